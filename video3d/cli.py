@@ -1,0 +1,407 @@
+"""The ``video3d`` command line: parse options, call one library function, report.
+
+Errors a user can fix are printed as one line on stderr with a non-zero exit code (2: bad input,
+3: output problem, 4: detector problem, 1: other); set VIDEO3D_DEBUG=1 to see tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TaskProgressColumn, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
+
+from . import __version__
+from .detector import DEFAULT_DETECTOR, DETECTOR_ENV
+from .errors import Video3DError
+from .lifters import list_lifters
+
+err_console = Console(stderr=True)
+out_console = Console()
+
+
+class OneLineErrors(TyperGroup):
+    """Report usage errors (a missing file, a bad option) as one line on stderr, not a panel."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False,
+                              **extra)
+            code = rv if isinstance(rv, int) else 0
+        except typer.TyperException as exc:  # usage errors: missing file, bad option value, unknown option
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            typer.echo(f"error: {exc.format_message()}{hint}", err=True)
+            code = exc.exit_code
+        except (typer.Abort, KeyboardInterrupt):
+            typer.echo("interrupted", err=True)
+            code = 130
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+app = typer.Typer(
+    cls=OneLineErrors,
+    help="3D human pose from ordinary video: detect and track people in 2D, lift to 3D, render side by side.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+LifterName = Enum("LifterName", {name: name for name in list_lifters()}, type=str)
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+# --- shared options ----------------------------------------------------------------------------
+LifterOpt = Annotated[LifterName, typer.Option("--lifter", help="2D-to-3D lifter.")]
+WeightsOpt = Annotated[Optional[Path], typer.Option(
+    "--weights", exists=True, dir_okay=False, help="Lifter checkpoint; default: the shipped weights/<lifter>_<frames>f.pt.")]
+DeviceOpt = Annotated[Device, typer.Option("--device", help="Where the networks run: auto picks cuda when available.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]
+DetectorOpt = Annotated[Optional[str], typer.Option(
+    "--detector", envvar=DETECTOR_ENV, show_default=False,
+    help=f"YOLO pose model: an ultralytics model name (downloaded once to ~/.cache/video3d) or a local path "
+         f"(.pt file or export folder). Default: {DEFAULT_DETECTOR}.")]
+PersonsOpt = Annotated[str, typer.Option(
+    "--persons", help="How many people: 1 = the main subject (the longest, largest track), N = the N main ones, "
+                      "or 'all'.")]
+
+
+def parse_persons(value: str) -> int | str:
+    if value.strip().lower() == "all":
+        return "all"
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise typer.BadParameter(f"{value!r} is not a positive number or 'all'", param_hint="'--persons'")
+    return n
+
+
+# --- progress and errors -------------------------------------------------------------------------
+class RateColumn(ProgressColumn):
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:6.1f} {task.fields.get('unit', 'frames')}/s" if speed else "", style="cyan")
+
+
+class RichProgress:
+    """The library's Progress protocol on a rich progress bar (stderr)."""
+
+    def __init__(self, console: Console = err_console, unit: str = "frames"):
+        self.unit = unit
+        self.bar = Progress(TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
+                            TaskProgressColumn(), RateColumn(), TimeElapsedColumn(), TextColumn("eta"),
+                            TimeRemainingColumn(), console=console, transient=False)
+        self.task = None
+
+    def start(self, stage: str, total: int | None) -> None:
+        self.bar.start()
+        self.task = self.bar.add_task(stage, total=total, unit=self.unit)
+
+    def advance(self, n: int = 1) -> None:
+        self.bar.advance(self.task, n)
+
+    def stop(self) -> None:
+        if self.task is not None:
+            task = self.bar.tasks[-1]
+            self.bar.update(self.task, total=task.completed)
+        self.bar.stop()
+
+
+def fail(message: str, code: int = 1) -> None:
+    err_console.print(f"error: {message}", style="red", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def run(fn, *args, **kwargs):
+    """Call a library function; turn a user-fixable error into one line on stderr and an exit code."""
+    try:
+        return fn(*args, **kwargs)
+    except Video3DError as exc:
+        fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    except Exception as exc:  # a bug: say so in one line, traceback on request
+        if os.environ.get("VIDEO3D_DEBUG"):
+            raise
+        fail(f"internal error: {type(exc).__name__}: {exc} (set VIDEO3D_DEBUG=1 for the traceback)", 1)
+
+
+def summary(result, outputs: list[Path]) -> None:
+    table = Table(title="video3d", show_header=True, header_style="bold")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    table.add_column("frames/s", justify="right")
+    for name, seconds in result.timings.items():
+        rate = result.num_frames / seconds if seconds > 0 else float("nan")
+        table.add_row(name, f"{seconds:.1f}", f"{rate:.1f}")
+    err_console.print(table)
+    err_console.print(f"{result.num_frames} frames at {result.fps:g} fps, {result.num_persons} "
+                      f"person{'s' if result.num_persons != 1 else ''} (track ids "
+                      f"{', '.join(str(i) for i in result.track_ids)})", highlight=False)
+    for path in outputs:
+        out_console.print(str(path), highlight=False)
+
+
+# --- commands --------------------------------------------------------------------------------------
+@app.command()
+def reconstruct(
+    video: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Input video (any format ffmpeg reads).")],
+    output_dir: Annotated[Optional[Path], typer.Option(
+        "--output-dir", "-o", file_okay=False, help="Output folder; default ./video3d_output. Files are named "
+                                                    "after the input: <name>_poses.npz, <name>_3d.mp4.")] = None,
+    lifter: LifterOpt = LifterName("gastnet"),
+    weights: WeightsOpt = None,
+    detector: DetectorOpt = None,
+    persons: PersonsOpt = "1",
+    device: DeviceOpt = Device.auto,
+    no_video: Annotated[bool, typer.Option("--no-video", help="Write the keypoints only, no rendered video.")] = False,
+    force: ForceOpt = False,
+) -> None:
+    """Video -> 2D keypoints -> 3D poses -> side-by-side video and npz (detect + lift + render)."""
+    from .pipeline import reconstruct as reconstruct_fn
+
+    n = parse_persons(persons)
+    out = run(reconstruct_fn, video, output_dir=output_dir, lifter=lifter.value, weights=weights, detector=detector,
+              persons=n, device=device.value, write_video=not no_video, force=force, progress=RichProgress())
+    summary(out.result, [p for p in (out.npz, out.video) if p is not None])
+
+
+@app.command()
+def detect(
+    video: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Input video.")],
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", dir_okay=False, help="Output npz; default ./video3d_output/<name>_2d.npz.")] = None,
+    detector: DetectorOpt = None,
+    persons: PersonsOpt = "1",
+    device: DeviceOpt = Device.auto,
+    force: ForceOpt = False,
+) -> None:
+    """2D only: detect and track people, write their COCO-17 keypoints (npz)."""
+    from .io import check_output
+    from .pipeline import DEFAULT_OUTPUT_DIR, detect as detect_fn
+
+    n = parse_persons(persons)
+    output = output or DEFAULT_OUTPUT_DIR / f"{video.stem}_2d.npz"
+    run(check_output, output, force)
+    result = run(detect_fn, video, detector=detector, persons=n, device=device.value, progress=RichProgress())
+    run(result.save_npz, output, force=force)
+    summary(result, [output])
+
+
+@app.command()
+def lift(
+    keypoints: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help=(
+        "npz with keypoints_2d ((P,) T, J, 2 or 3), layout_2d (coco17 or h36m17) and frame_size (w, h), "
+        "e.g. from `video3d detect`."))],
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", dir_okay=False, help="Output npz; default <input>_3d.npz beside the input.")] = None,
+    lifter: LifterOpt = LifterName("gastnet"),
+    weights: WeightsOpt = None,
+    device: DeviceOpt = Device.auto,
+    fps: Annotated[Optional[float], typer.Option("--fps", min=0.001, help="Frame rate, if the npz has none.")] = None,
+    force: ForceOpt = False,
+) -> None:
+    """2D -> 3D: lift keypoints from any source to 3D poses (npz)."""
+    from .io import check_output
+    from .pipeline import lift as lift_fn
+    from .results import load_npz
+
+    output = output or keypoints.with_name(f"{keypoints.stem.removesuffix('_2d')}_3d.npz")
+    run(check_output, output, force)
+    result = run(load_npz, keypoints, fps=fps)
+    run(lift_fn, result, lifter=lifter.value, weights=weights, device=device.value, progress=RichProgress())
+    run(result.save_npz, output, force=force)
+    summary(result, [output])
+
+
+@app.command()
+def render(
+    video: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The video the poses were made from.")],
+    poses: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="npz from `video3d lift` or `reconstruct`.")],
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", dir_okay=False, help="Output video; default ./video3d_output/<name>_3d.mp4.")] = None,
+    azimuth: Annotated[float, typer.Option("--azimuth", help="3D view: degrees around the vertical axis.")] = 45.0,
+    elevation: Annotated[float, typer.Option("--elevation", help="3D view: degrees above the floor.")] = 15.0,
+    force: ForceOpt = False,
+) -> None:
+    """Draw the side-by-side video (input with 2D skeletons | 3D skeletons) from saved poses."""
+    from .pipeline import DEFAULT_OUTPUT_DIR, render as render_fn
+    from .results import load_npz
+
+    output = output or DEFAULT_OUTPUT_DIR / f"{video.stem}_3d.mp4"
+    result = run(load_npz, poses)
+    run(render_fn, video, result, output, force=force, azimuth=azimuth, elevation=elevation, progress=RichProgress())
+    summary(result, [output])
+
+
+@app.command()
+def lifters() -> None:
+    """List the lifters, their frame counts and the shipped weights with their measured accuracy."""
+    from .lifters import default_weights, get_spec, load_checkpoint
+
+    table = Table(show_header=True, header_style="bold")
+    for col in ("lifter", "frames", "weights", "P1 mm", "P2 mm", "parameters"):
+        table.add_column(col)
+    for name in list_lifters():
+        spec = get_spec(name)
+        for frames in spec.frames:
+            path = default_weights(name, frames)
+            p1 = p2 = params = "-"
+            shipped = "-"
+            if path.is_file():
+                lf = run(load_checkpoint, path)
+                ev = lf.meta.get("training", {}).get("evaluation", {}).get("average", {})
+                p1 = f"{ev['mpjpe']:.1f}" if "mpjpe" in ev else "?"
+                p2 = f"{ev['p_mpjpe']:.1f}" if "p_mpjpe" in ev else "?"
+                params = f"{lf.num_parameters / 1e6:.2f} M"
+                shipped = path.name
+            table.add_row(name, str(frames), shipped, p1, p2, params)
+    out_console.print(table)
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option("--data", exists=True, dir_okay=False, help=(
+        "Human3.6M 3D poses in VideoPose3D's format (data_3d_h36m.npz or the 17-joint file).")
+    )],
+    lifter: LifterOpt = LifterName("gastnet"),
+    frames: Annotated[int, typer.Option("--frames", help="Receptive field / window length (the model's presets).")] = 27,
+    out: Annotated[Optional[Path], typer.Option("--out", file_okay=False, help=(
+        "Run folder (resumes from its last.pt); default runs/<lifter>_<frames>f.")
+    )] = None,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Epochs.")] = 60,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Samples per step (all processes).")] = 128,
+    lr: Annotated[float, typer.Option("--lr", help="Initial learning rate.")] = 1e-3,
+    lr_decay: Annotated[float, typer.Option("--lr-decay", help="Learning-rate factor after each epoch.")] = 0.95,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="adam (amsgrad) or adamw.")] = "adam",
+    weight_decay: Annotated[float, typer.Option("--weight-decay", help="Weight decay.")] = 0.0,
+    subsample: Annotated[int, typer.Option("--subsample", min=1, help=(
+        "Use every n-th frame as a window centre (the phase rotates each epoch).")
+    )] = 1,
+    samples_per_epoch: Annotated[Optional[int], typer.Option("--samples-per-epoch", help="Cap an epoch.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (sample order and augmentation).")] = 0,
+    device: DeviceOpt = Device.auto,
+    flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Horizontal flip augmentation.")] = True,
+    noise: Annotated[float, typer.Option("--noise", help=(
+        "Max std of Gaussian 2D noise in normalised units (0.01 ~ 5 px on a 1000 px wide frame).")
+    )] = 0.0,
+    joint_dropout: Annotated[float, typer.Option("--joint-dropout", help=(
+        "Probability per joint of a span replaced by interpolation, as for missing detections.")
+    )] = 0.0,
+    coco_synthesis: Annotated[float, typer.Option("--coco-synthesis", help=(
+        "Probability per sample of pelvis, spine and thorax made as from COCO keypoints.")
+    )] = 0.0,
+    max_hours: Annotated[Optional[float], typer.Option("--max-hours", help=(
+        "Stop cleanly after this many hours (resume later with the same command).")
+    )] = None,
+) -> None:
+    """Train a lifter on Human3.6M S1, S5, S6, S7, S8 (resumable; run under torchrun for several GPUs)."""
+    from .training import TrainConfig, train as train_fn
+
+    cfg = TrainConfig(data=str(data), out=str(out or Path("runs") / f"{lifter.value}_{frames}f"), lifter=lifter.value,
+                      frames=frames, epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay,
+                      optimizer=optimizer, weight_decay=weight_decay, subsample=subsample,
+                      samples_per_epoch=samples_per_epoch, seed=seed, device=device.value, flip=flip, noise=noise,
+                      joint_dropout=joint_dropout, coco_synthesis=coco_synthesis, max_hours=max_hours)
+    summary_ = run(train_fn, cfg, log=lambda m: err_console.print(m, highlight=False, markup=False),
+                   progress=TrainProgress())
+    out_console.print(f"{cfg.out}/final.pt (epochs completed: {summary_['epochs_completed']}, best validation "
+                      f"MPJPE {summary_['best_val_mpjpe_mm']:.1f} mm)")
+
+
+class TrainProgress:
+    def __init__(self):
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("loss {task.fields[loss]:.1f} mm"), TextColumn("{task.fields[rate]:.0f} samples/s"),
+                            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err_console)
+        self.task = None
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int, step: int) -> None:
+        if self.task is not None:
+            self.bar.remove_task(self.task)
+        self.bar.start()
+        self.task = self.bar.add_task(f"epoch {epoch + 1}/{epochs}", total=steps, completed=step, loss=0.0, rate=0.0)
+
+    def update(self, step: int, loss_mm: float, rate: float) -> None:
+        self.bar.update(self.task, completed=step, loss=loss_mm, rate=rate)
+        if step == self.bar.tasks[-1].total:
+            self.bar.stop()
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Option("--data", exists=True, dir_okay=False, help="Human3.6M 3D poses (VideoPose3D format).")],
+    lifter: LifterOpt = LifterName("gastnet"),
+    weights: WeightsOpt = None,
+    subjects: Annotated[str, typer.Option("--subjects", help="Comma-separated test subjects.")] = "S9,S11",
+    actions: Annotated[Optional[str], typer.Option("--actions", help="Comma-separated action prefixes (default all).")] = None,
+    cameras: Annotated[Optional[str], typer.Option("--cameras", help="Comma-separated camera ids or indices 0-3.")] = None,
+    data_2d: Annotated[Optional[Path], typer.Option("--data-2d", exists=True, dir_okay=False, help=(
+        "VideoPose3D 2D file (positions_2d, e.g. CPN detections) instead of GT 2D.")
+    )] = None,
+    flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Flip test-time augmentation.")] = True,
+    device: DeviceOpt = Device.auto,
+    json_out: Annotated[Optional[Path], typer.Option("--json", dir_okay=False, help="Also write the table as JSON.")] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Human3.6M protocol: P1 MPJPE, P2 P-MPJPE, N-MPJPE and MPJVE per action and their mean."""
+    from .evaluation import evaluate as evaluate_fn
+    from .io import AtomicPath, check_output
+    from .lifters import create_lifter
+
+    if json_out is not None:
+        run(check_output, json_out, force)
+    model = run(create_lifter, lifter.value, weights=weights, device=device.value)
+    start = time.perf_counter()
+    report = run(evaluate_fn, model, data, subjects=[s.strip() for s in subjects.split(",") if s.strip()],
+                 actions=actions.split(",") if actions else None, cameras=cameras.split(",") if cameras else None,
+                 flip=flip, data_2d=data_2d, progress=RichProgress())
+    table = Table(title=f"{model.name} ({report.weights}), {', '.join(report.subjects)}, "
+                        f"{'flip TTA' if flip else 'no TTA'}", header_style="bold")
+    for col in ("action", "frames", "P1 MPJPE", "P2 P-MPJPE", "N-MPJPE", "MPJVE"):
+        table.add_column(col, justify="right" if col != "action" else "left")
+    for name, a in sorted(report.actions.items()):
+        table.add_row(name, str(a.frames), f"{a.mpjpe:.1f}", f"{a.p_mpjpe:.1f}", f"{a.n_mpjpe:.1f}", f"{a.mpjve:.2f}")
+    avg = report.average
+    table.add_row("Average", str(report.frames), f"{avg['mpjpe']:.1f}", f"{avg['p_mpjpe']:.1f}", f"{avg['n_mpjpe']:.1f}",
+                  f"{avg['mpjve']:.2f}", style="bold")
+    out_console.print(table)
+    out_console.print(f"mm; MPJVE in mm/frame at 50 fps; {time.perf_counter() - start:.0f} s", highlight=False)
+    if json_out is not None:
+        with AtomicPath(json_out, force=force) as a:
+            a.tmp.write_text(json.dumps(report.to_dict(), indent=2))
+        out_console.print(str(json_out), highlight=False)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out_console.print(f"video3d {__version__}", highlight=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

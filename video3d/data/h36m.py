@@ -1,0 +1,150 @@
+"""Human3.6M in VideoPose3D's format.
+
+``positions_3d``: subject -> action -> (N, 32 or 17, 3), metres, world frame, 50 fps. The 32-joint
+file is reduced to the 17 joints every lifter uses. 2D inputs are the 3D joints projected with each
+camera, distortion included ("GT 2D"), or, when given, a VideoPose3D ``positions_2d`` file
+(subject -> action -> list of 4 camera arrays (N, 17, 2) in pixels, e.g. CPN detections).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import Video3DError
+from ..geometry import normalize_screen_coordinates, project_to_2d, world_to_camera
+from .h36m_cameras import CAMERA_IDS, EXTRINSICS, INTRINSICS
+
+TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
+TEST_SUBJECTS = ("S9", "S11")
+FPS = 50.0
+KEEP_17_OF_32 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
+
+
+@dataclass
+class Sequence:
+    """One (subject, action, camera) take: 2D input in pixels and 3D target in camera space."""
+
+    subject: str
+    action: str
+    camera: str
+    keypoints_2d: np.ndarray  # (N, 17, 2) float32, pixels
+    positions_3d: np.ndarray  # (N, 17, 3) float32, metres, camera axes, root-relative
+    trajectory: np.ndarray  # (N, 3) float32, root position in camera space (metres)
+    res_w: int
+    res_h: int
+
+    @property
+    def action_group(self) -> str:
+        return action_group(self.action)
+
+    def normalized_2d(self) -> np.ndarray:
+        return normalize_screen_coordinates(self.keypoints_2d, self.res_w, self.res_h).astype(np.float32)
+
+
+def action_group(action: str) -> str:
+    """'Walking 1' -> 'Walking'; 'WalkDog' stays. The 15 groups of the standard protocol."""
+    return action.split(" ")[0]
+
+
+class DataError(Video3DError, ValueError):
+    """The dataset file is missing or not in the expected format."""
+
+
+def load_positions_3d(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no such dataset file: {path}")
+    try:
+        with np.load(path, allow_pickle=True) as data:
+            positions = data["positions_3d"].item()
+    except (KeyError, ValueError, OSError) as exc:
+        raise DataError(f"{path} is not a VideoPose3D 3D file with 'positions_3d' ({exc})") from None
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for subject, actions in positions.items():
+        out[subject] = {}
+        for action, joints in actions.items():
+            joints = np.asarray(joints, dtype=np.float32)
+            if joints.shape[1] == 32:
+                joints = joints[:, KEEP_17_OF_32]
+            elif joints.shape[1] != 17:
+                raise DataError(f"{path}: {subject}/{action} has {joints.shape[1]} joints, expected 17 or 32")
+            out[subject][action] = joints
+    return out
+
+
+def load_positions_2d(path: str | Path) -> dict[str, dict[str, list[np.ndarray]]]:
+    """A VideoPose3D 2D file (``positions_2d``: subject -> action -> 4 camera arrays (N, 17, >=2))."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no such 2D keypoint file: {path}")
+    try:
+        with np.load(path, allow_pickle=True) as data:
+            positions = data["positions_2d"].item()
+    except (KeyError, ValueError, OSError) as exc:
+        raise DataError(f"{path} is not a VideoPose3D 2D file with 'positions_2d' ({exc})") from None
+    return {s: {a: [np.asarray(c, np.float32)[..., :2] for c in cams] for a, cams in acts.items()}
+            for s, acts in positions.items()}
+
+
+def load_sequences(
+    path_3d: str | Path,
+    subjects: tuple[str, ...] | list[str],
+    actions: list[str] | None = None,
+    cameras: list[str] | None = None,
+    path_2d: str | Path | None = None,
+) -> list[Sequence]:
+    """All (subject, action, camera) takes of the given subjects, 2D projected or read from path_2d.
+
+    ``actions`` filters by prefix ('Walk' matches Walking, WalkDog, WalkTogether), as VideoPose3D does;
+    ``cameras`` are camera ids or indices 0-3.
+    """
+    positions = load_positions_3d(path_3d)
+    detections = load_positions_2d(path_2d) if path_2d is not None else None
+    camera_ids = _camera_ids(cameras)
+    sequences = []
+    for subject in subjects:
+        if subject not in positions:
+            raise DataError(f"subject {subject} is not in {path_3d} (has {', '.join(sorted(positions))})")
+        for action in sorted(positions[subject]):
+            if actions and not any(action.startswith(a) for a in actions):
+                continue
+            world = positions[subject][action]
+            for cam_index, extrinsic in enumerate(EXTRINSICS[subject]):
+                if extrinsic["id"] not in camera_ids:
+                    continue
+                intr = INTRINSICS[extrinsic["id"]]
+                cam = world_to_camera(world, np.array(extrinsic["orientation"]),
+                                      np.array(extrinsic["translation"], np.float32) / 1000.0)
+                if detections is not None:
+                    kp2d = detections[subject][action][cam_index]
+                    n = min(len(kp2d), len(cam))  # VideoPose3D trims the longer of the two
+                    kp2d, cam = kp2d[:n], cam[:n]
+                else:
+                    kp2d = project_to_2d(cam, intr)
+                trajectory = cam[:, 0].copy()
+                rel = cam - cam[:, :1]
+                sequences.append(Sequence(
+                    subject=subject, action=action, camera=extrinsic["id"],
+                    keypoints_2d=kp2d.astype(np.float32), positions_3d=rel.astype(np.float32),
+                    trajectory=trajectory.astype(np.float32), res_w=intr["res_w"], res_h=intr["res_h"],
+                ))
+    if not sequences:
+        raise DataError("no sequences match the chosen subjects, actions and cameras")
+    return sequences
+
+
+def _camera_ids(cameras: list[str] | None) -> set[str]:
+    if not cameras:
+        return set(CAMERA_IDS)
+    ids = set()
+    for cam in cameras:
+        if cam in CAMERA_IDS:
+            ids.add(cam)
+        elif cam.isdigit() and int(cam) < len(CAMERA_IDS):
+            ids.add(CAMERA_IDS[int(cam)])
+        else:
+            raise DataError(f"unknown camera {cam!r}; use an index 0-3 or one of {', '.join(CAMERA_IDS)}")
+    return ids

@@ -1,0 +1,99 @@
+"""The standard Human3.6M protocol (``video3d evaluate``).
+
+Test subjects S9 and S11, every frame at 50 fps, all four cameras. Each take is lifted whole, through
+the same ``Lifter.predict`` that ``video3d lift`` uses (edge padding, flip test-time augmentation).
+Errors are pooled over all frames of an action group (the name before the first space: 15 groups),
+then the groups are averaged without weights.
+P1 = MPJPE, P2 = P-MPJPE (per-frame similarity Procrustes), N-MPJPE (per-frame optimal scale),
+MPJVE = error of the per-frame velocity (mm per frame at 50 fps).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .data.h36m import TEST_SUBJECTS, Sequence, load_sequences
+from .lifters import Lifter
+from .metrics import n_mpjpe, p_mpjpe, per_joint_errors
+from .metrics import mpjpe as mpjpe_fn
+from .progress import Progress, stage
+
+METRICS = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve")
+
+
+@dataclass
+class ActionScore:
+    frames: int
+    mpjpe: float  # mm
+    p_mpjpe: float
+    n_mpjpe: float
+    mpjve: float  # mm per frame
+
+
+@dataclass
+class EvaluationReport:
+    lifter: str
+    weights: str
+    subjects: list[str]
+    flip: bool
+    actions: dict[str, ActionScore] = field(default_factory=dict)
+
+    @property
+    def average(self) -> dict[str, float]:
+        return {m: float(np.mean([getattr(a, m) for a in self.actions.values()])) for m in METRICS}
+
+    @property
+    def frames(self) -> int:
+        return sum(a.frames for a in self.actions.values())
+
+    def to_dict(self) -> dict:
+        return {
+            "lifter": self.lifter, "weights": self.weights, "subjects": self.subjects, "flip_tta": self.flip,
+            "protocol": "Human3.6M, GT 2D (3D projected with each camera), every frame, all cameras; per action "
+                        "group pooled over frames, then the unweighted mean over groups; mm (MPJVE: mm/frame at 50 fps)",
+            "actions": {k: vars(v) for k, v in sorted(self.actions.items())},
+            "average": self.average, "frames": self.frames,
+        }
+
+
+def predict_sequence(lifter: Lifter, seq: Sequence, flip: bool = True) -> np.ndarray:
+    """3D (N, 17, 3) for one take, exactly as ``video3d lift`` computes it."""
+    return lifter.predict(seq.normalized_2d(), flip=flip)
+
+
+def sequence_errors(predicted: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """Sums (not means) of the per-frame errors in mm, so that groups can be pooled over frames."""
+    n = len(target)
+    out = {
+        "mpjpe": 1000 * per_joint_errors(predicted, target).mean(-1).sum(),
+        "p_mpjpe": 1000 * p_mpjpe(predicted, target) * n,
+        "n_mpjpe": 1000 * n_mpjpe(predicted, target) * n,
+        "mpjve": 1000 * mpjpe_fn(np.diff(predicted, axis=0), np.diff(target, axis=0)) * (n - 1) if n > 1 else 0.0,
+        "frames": n, "velocity_frames": max(n - 1, 0),
+    }
+    return out
+
+
+def evaluate(lifter: Lifter, data: str | Path, subjects=TEST_SUBJECTS, actions: list[str] | None = None,
+             cameras: list[str] | None = None, flip: bool = True, data_2d: str | Path | None = None,
+             progress: Progress | None = None) -> EvaluationReport:
+    sequences = load_sequences(data, list(subjects), actions=actions, cameras=cameras, path_2d=data_2d)
+    sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    total = sum(len(s.positions_3d) for s in sequences)
+    with stage(progress, "evaluate", total) as bar:
+        for seq in sequences:
+            pred = predict_sequence(lifter, seq, flip)
+            for k, v in sequence_errors(pred, seq.positions_3d).items():
+                sums[seq.action_group][k] += v
+            bar.advance(len(seq.positions_3d))
+    report = EvaluationReport(lifter=lifter.name, weights=str(lifter.weights_path or "untrained"),
+                              subjects=list(subjects), flip=flip)
+    for group, s in sums.items():
+        n, nv = s["frames"], max(s["velocity_frames"], 1)
+        report.actions[group] = ActionScore(int(n), s["mpjpe"] / n, s["p_mpjpe"] / n, s["n_mpjpe"] / n,
+                                            s["mpjve"] / nv)
+    return report

@@ -1,0 +1,207 @@
+"""The lifter runtime shared by every model: checkpoints that rebuild their own model, windowed
+inference over whole sequences (edge padding, batching, flip test-time augmentation) and frame
+alignment: the 3D pose returned for frame i always comes from the window centred on frame i.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import Video3DError
+from ..layouts import H36M17
+from .registry import LifterSpec, get_spec
+
+CHECKPOINT_FORMAT = "video3d.lifter.v1"
+INPUT_NORMALIZATION = "screen: x' = x / w * 2 - 1, y' = y / w * 2 - h / w (w, h: frame size in pixels)"
+OUTPUT_CONVENTION = "metres, camera axes (x right, y down, z away from the camera), pelvis at the origin"
+
+
+class CheckpointError(Video3DError, ValueError):
+    """A weights file is missing or is not a video3d lifter checkpoint."""
+
+
+def resolve_device(device: str | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but PyTorch sees no CUDA GPU")
+    return torch.device(device)
+
+
+def build_config(spec: LifterSpec, config: dict[str, Any]):
+    """Rebuild a config dataclass from a checkpoint's dict (lists back to tuples)."""
+    fields = {f.name for f in dataclasses.fields(spec.config_cls)}
+    unknown = set(config) - fields
+    if unknown:
+        raise CheckpointError(f"checkpoint config has fields {sorted(unknown)} that {spec.name} does not know")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+    return spec.config_cls(**values)
+
+
+class Lifter:
+    """A 2D-to-3D lifter ready for inference: model + config + the metadata of its weights."""
+
+    def __init__(self, spec: LifterSpec, model: torch.nn.Module, config, meta: dict[str, Any] | None = None,
+                 device: torch.device | str = "cpu", weights_path: Path | None = None):
+        self.spec = spec
+        self.config = config
+        self.meta = dict(meta or {})
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.weights_path = weights_path
+
+    # --- identity ---------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def receptive_field(self) -> int:
+        return self.model.receptive_field
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    @property
+    def trained(self) -> bool:
+        return bool(self.meta.get("training"))
+
+    # --- inference --------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, keypoints: np.ndarray, flip: bool = True, batch_frames: int = 2048) -> np.ndarray:
+        """Normalised H36M-17 2D keypoints (T, 17, 2) -> root-relative 3D (T, 17, 3), one per input frame.
+
+        Edges are padded by repeating the first and last frame, so every frame gets a pose; with
+        ``flip`` the horizontally mirrored input is lifted too and its mirrored-back output averaged in.
+        NaNs are not allowed here: fill missing joints first (see ``video3d.tracks.fill_missing``).
+        """
+        x = np.asarray(keypoints, dtype=np.float32)
+        if x.ndim != 3 or x.shape[1:] != (H36M17.num_joints, 2):
+            raise ValueError(f"expected normalised H36M-17 keypoints (T, 17, 2), got {x.shape}")
+        if len(x) == 0:
+            return np.zeros((0, H36M17.num_joints, 3), np.float32)
+        if not np.isfinite(x).all():
+            raise ValueError("keypoints contain NaN or inf; fill missing joints before lifting")
+        self.model.eval()
+        inputs = torch.from_numpy(x).to(self.device)[None]  # (1, T, J, 2)
+        if flip:
+            inputs = torch.cat([inputs, flip_pose(inputs)], dim=0)  # (2, T, J, 2)
+        if self.spec.kind == "dense":
+            out = self._predict_dense(inputs, batch_frames)
+        else:
+            out = self._predict_windows(inputs, batch_frames)  # (V, T, J, 3)
+        if flip:
+            out = (out[0] + flip_pose(out[1:2])[0]) / 2.0
+        else:
+            out = out[0]
+        out[:, 0] = 0.0  # pelvis at the origin, exactly
+        return out.float().cpu().numpy()
+
+    def _predict_dense(self, inputs: torch.Tensor, batch_frames: int) -> torch.Tensor:
+        rf = self.receptive_field
+        pad = rf // 2
+        V, T = inputs.shape[:2]
+        padded = torch.cat([inputs[:, :1].expand(V, pad, -1, -1), inputs,
+                            inputs[:, -1:].expand(V, pad, -1, -1)], dim=1)  # (V, T + RF - 1, J, 2)
+        chunk = max(1, batch_frames // V)
+        outs = []
+        for start in range(0, T, chunk):
+            stop = min(T, start + chunk)
+            outs.append(self.model(padded[:, start: stop + rf - 1]))  # (V, stop - start, J, 3)
+        return torch.cat(outs, dim=1)
+
+    def _predict_windows(self, inputs: torch.Tensor, batch_frames: int) -> torch.Tensor:
+        offsets = torch.as_tensor(self.model.window_offsets, device=inputs.device)  # (F,)
+        centre = int(self.model.output_index)
+        V, T = inputs.shape[:2]
+        F = len(offsets)
+        per_batch = max(1, batch_frames // (V * F) * F)
+        outs = []
+        for start in range(0, T, per_batch):
+            frames = torch.arange(start, min(T, start + per_batch), device=inputs.device)
+            index = (frames[:, None] + offsets[None]).clamp(0, T - 1)  # (N, F): edge padding by clamping
+            windows = inputs[:, index]  # (V, N, F, J, 2)
+            N = index.shape[0]
+            y = self.model(windows.reshape(V * N, F, *inputs.shape[2:]))  # (V*N, F_out, J, 3)
+            outs.append(y[:, centre].reshape(V, N, -1, 3))
+        return torch.cat(outs, dim=1)
+
+    # --- persistence ------------------------------------------------------------------------
+    def checkpoint(self, training: dict[str, Any] | None = None) -> dict[str, Any]:
+        meta = dict(self.meta)
+        if training is not None:
+            meta["training"] = training
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "lifter": self.spec.name,
+            "config": dataclasses.asdict(self.config),
+            "receptive_field": self.receptive_field,
+            "kind": self.spec.kind,
+            "layout": H36M17.name,
+            "input_normalization": INPUT_NORMALIZATION,
+            "output": OUTPUT_CONVENTION,
+            "license": "AGPL-3.0-or-later (video3d); architecture: " + self.spec.code_license,
+            "training": meta.get("training", {}),
+            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+        }
+
+    def save(self, path: str | Path, training: dict[str, Any] | None = None) -> Path:
+        return save_atomic(self.checkpoint(training), path)
+
+
+def save_atomic(obj: Any, path: str | Path) -> Path:
+    """torch.save to a temporary file beside ``path``, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def flip_pose(x: torch.Tensor) -> torch.Tensor:
+    """Mirror H36M-17 poses (..., J, C) horizontally: negate x and swap left and right joints."""
+    x = x[..., torch.as_tensor(H36M17.flip_index, device=x.device), :].clone()
+    x[..., 0] *= -1
+    return x
+
+
+def new_model(name: str, frames: int | None = None, **overrides):
+    """(spec, config, model) with fresh random weights: for training and for tests of mechanics."""
+    spec = get_spec(name)
+    config = spec.config_for_frames(frames or spec.default_frames, **overrides)
+    return spec, config, spec.model_cls(config)
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device | None = "cpu", expect: str | None = None) -> Lifter:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"weights file not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for a file that is not a checkpoint
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a video3d lifter checkpoint (format {CHECKPOINT_FORMAT})")
+    if expect is not None and ckpt["lifter"] != expect:
+        raise CheckpointError(f"{path} holds {ckpt['lifter']} weights, not {expect}")
+    spec = get_spec(ckpt["lifter"])
+    config = build_config(spec, ckpt["config"])
+    model = spec.model_cls(config)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+    model.load_state_dict(state)
+    meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
+    return Lifter(spec, model, config, meta, device=resolve_device(device), weights_path=path)

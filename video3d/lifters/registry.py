@@ -1,0 +1,60 @@
+"""The lifter registry, in the manner of timm's: each model file registers a ``LifterSpec``.
+
+Adding a lifter is one file in ``video3d/lifters/``: define the config dataclass and the model and
+call ``register_lifter``; the package imports every module in the folder, so nothing else changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import torch.nn as nn
+
+from ..errors import Video3DError
+
+# How a model maps a window of 2D frames to 3D frames:
+#   dense   - (B, T, J, 2) -> (B, T - RF + 1, J, 3); output t belongs to input t + RF // 2 (convolutional)
+#   center  - (B, F, J, 2) -> (B, 1, J, 3); the window's centre frame (PoseFormer)
+#   seq2seq - (B, F, J, 2) -> (B, F, J, 3); every frame of the window (STCFormer)
+Kind = Literal["dense", "center", "seq2seq"]
+
+
+@dataclass(frozen=True)
+class LifterSpec:
+    name: str
+    title: str
+    model_cls: type[nn.Module]
+    config_cls: type
+    config_for_frames: Callable[..., object]
+    kind: Kind
+    frames: tuple[int, ...]  # the window lengths the paper defines
+    default_frames: int
+    paper_params: dict[int, float]  # parameter count by frames, from the paper / MODELS.md
+    code_license: str
+
+
+_REGISTRY: dict[str, LifterSpec] = {}
+
+
+def register_lifter(spec: LifterSpec) -> LifterSpec:
+    if spec.name in _REGISTRY and _REGISTRY[spec.name] is not spec:
+        raise ValueError(f"a lifter named {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def list_lifters() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_spec(name: str) -> LifterSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownLifterError(name) from None
+
+
+class UnknownLifterError(Video3DError, ValueError):
+    def __init__(self, name: str):
+        super().__init__(f"unknown lifter {name!r}; valid lifters: {', '.join(list_lifters())}")

@@ -1,0 +1,149 @@
+"""``PoseResult`` (all selected people of one video, 2D and optionally 3D) and its npz contract.
+
+npz keys (documented in README.md):
+  keypoints_2d  float32 (P, T, J, 3)  x, y in pixels of the input frame and confidence; x, y NaN where missing
+  layout_2d     str                   "coco17" (YOLO) or "h36m17"
+  keypoints_3d  float32 (P, T, 17, 3) H36M-17, metres, camera axes (x right, y down, z away), pelvis at origin
+  valid         bool (P, T)           a 3D pose exists for the frame (seen, or bridged by a short-gap interpolation)
+  interpolated  bool (P, T)           the person was not detected in the frame; the 3D is bridged over a short gap
+  track_ids     int (P,)              tracker ids
+  fps           float
+  frame_size    int (2,)              (width, height)
+  lifter        str                   the lifter and its weights ("" before lifting)
+  source        str                   the input video's file name
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+from .io import AtomicPath
+from .layouts import get_layout
+from .sequence import PoseSequence
+
+
+@dataclass
+class PoseResult:
+    persons_2d: list[PoseSequence]  # pixels, coco17 or h36m17, one per selected person
+    fps: float
+    frame_size: tuple[int, int]
+    source: str = ""
+    persons_3d: list[PoseSequence] | None = None  # h36m17, metres, camera axes, root-relative
+    interpolated: np.ndarray | None = None  # (P, T) bool
+    lifter: str = ""
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+
+    @property
+    def num_frames(self) -> int:
+        return self.persons_2d[0].num_frames if self.persons_2d else 0
+
+    @property
+    def num_persons(self) -> int:
+        return len(self.persons_2d)
+
+    @property
+    def track_ids(self) -> np.ndarray:
+        return np.array([p.track_id for p in self.persons_2d], dtype=np.int64)
+
+    @property
+    def layout_2d(self) -> str:
+        return self.persons_2d[0].layout if self.persons_2d else "coco17"
+
+    def keypoints_2d(self) -> np.ndarray:
+        """(P, T, J, 3): x, y, confidence."""
+        if not self.persons_2d:
+            return np.zeros((0, 0, get_layout(self.layout_2d).num_joints, 3), np.float32)
+        return np.stack([np.concatenate([p.keypoints, p.confidence[..., None]], axis=-1) for p in self.persons_2d])
+
+    def keypoints_3d(self) -> np.ndarray:
+        if not self.persons_3d:
+            return np.zeros((len(self.persons_2d), self.num_frames, 17, 3), np.float32) * np.nan
+        return np.stack([p.keypoints for p in self.persons_3d])
+
+    def valid(self) -> np.ndarray:
+        if not self.persons_3d:
+            return np.stack([p.valid for p in self.persons_2d]) if self.persons_2d else np.zeros((0, 0), bool)
+        return np.stack([p.valid for p in self.persons_3d])
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        P, T = self.num_persons, self.num_frames
+        return {
+            "keypoints_2d": self.keypoints_2d().astype(np.float32),
+            "layout_2d": np.array(self.layout_2d),
+            "keypoints_3d": self.keypoints_3d().astype(np.float32),
+            "valid": self.valid().astype(bool),
+            "interpolated": (self.interpolated if self.interpolated is not None else np.zeros((P, T), bool)),
+            "track_ids": self.track_ids,
+            "fps": np.array(float(self.fps)),
+            "frame_size": np.array(self.frame_size, dtype=np.int64),
+            "lifter": np.array(self.lifter),
+            "source": np.array(self.source),
+        }
+
+    def save_npz(self, path: str | Path, force: bool = False) -> Path:
+        """Write atomically (a temporary file, then rename)."""
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **self.to_arrays())
+        with AtomicPath(path, force=force) as out:
+            out.tmp.write_bytes(buf.getvalue())
+        return Path(path)
+
+
+def load_npz(path: str | Path, fps: float | None = None) -> PoseResult:
+    """Read a video3d npz, or any npz with ``keypoints_2d`` ((P,) T, J, 2 or 3), ``layout_2d`` and ``frame_size``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no such file: {path}")
+    try:
+        data = np.load(path, allow_pickle=False)
+        keys = set(data.files)
+    except Exception as exc:
+        raise InputError(f"{path} is not a readable npz file ({type(exc).__name__})") from None
+    missing = {"keypoints_2d", "layout_2d", "frame_size"} - keys
+    if missing:
+        raise InputError(f"{path} lacks {', '.join(sorted(missing))} (see the npz format in README.md)")
+    kp = np.asarray(data["keypoints_2d"], dtype=np.float32)
+    layout = str(data["layout_2d"])
+    try:
+        joints = get_layout(layout).num_joints
+    except ValueError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    if kp.ndim == 3:
+        kp = kp[None]
+    if kp.ndim != 4 or kp.shape[2] != joints or kp.shape[3] not in (2, 3):
+        raise InputError(f"{path}: keypoints_2d must be (P, T, {joints}, 2 or 3), got {data['keypoints_2d'].shape}")
+    if kp.shape[1] == 0:
+        raise InputError(f"{path} has no frames")
+    frame_size = tuple(int(v) for v in np.asarray(data["frame_size"]).reshape(-1)[:2])
+    if len(frame_size) != 2 or min(frame_size) <= 0:
+        raise InputError(f"{path}: frame_size must be (width, height)")
+    if "fps" in keys:
+        fps = float(data["fps"])
+    elif fps is None:
+        raise InputError(f"{path} has no fps; pass --fps")
+    xy = kp[..., :2].copy()
+    conf = kp[..., 2].copy() if kp.shape[3] == 3 else np.ones(kp.shape[:3], np.float32)
+    missing_joint = ~np.isfinite(xy).all(-1)
+    xy[missing_joint] = np.nan
+    conf = np.where(missing_joint | ~np.isfinite(conf), 0.0, np.clip(conf, 0.0, 1.0)).astype(np.float32)
+    ids = np.asarray(data["track_ids"]).astype(int) if "track_ids" in keys else np.arange(len(kp))
+    try:
+        persons = [PoseSequence(xy[p], conf[p], fps, layout, track_id=int(ids[p]), frame_size=frame_size)
+                   for p in range(len(kp))]
+    except ValueError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    result = PoseResult(persons, fps, frame_size, source=str(data["source"]) if "source" in keys else path.name)
+    if "keypoints_3d" in keys and "lifter" in keys and str(data["lifter"]):
+        k3 = np.asarray(data["keypoints_3d"], np.float32)
+        valid = np.asarray(data["valid"], bool) if "valid" in keys else np.isfinite(k3[..., 0]).all(-1)
+        c3 = np.where(np.isfinite(k3[..., 0]), 1.0, 0.0).astype(np.float32)
+        result.persons_3d = [PoseSequence(k3[p], c3[p] * valid[p][:, None], fps, "h36m17", track_id=int(ids[p]))
+                             for p in range(len(k3))]
+        result.lifter = str(data["lifter"])
+        result.interpolated = np.asarray(data["interpolated"], bool) if "interpolated" in keys else None
+    return result
