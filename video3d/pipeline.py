@@ -21,7 +21,7 @@ from .progress import Progress, stage
 from .render import Scene3D, SideBySideRenderer
 from .results import PoseResult
 from .sequence import PoseSequence
-from .tracks import TrackBuilder, lifter_input, segments, select_persons
+from .tracks import TrackBuilder, lifter_input, segments, select_persons, stitch_tracks
 from .video import VideoWriter, probe, read_frames
 
 DEFAULT_OUTPUT_DIR = Path("video3d_output")
@@ -40,7 +40,7 @@ def detect(video: str | os.PathLike, detector: str | None = None, persons: int |
         for frame in read_frames(info):
             builder.add(det.track(frame))
             bar.advance()
-    tracks = builder.sequences(info.fps, info.frame_size)
+    tracks = stitch_tracks(builder.sequences(info.fps, info.frame_size), info.fps)
     selected = select_persons(tracks, persons, min_frames=min(min_track_frames, builder.num_frames))
     if not selected:
         raise InputError(f"no person was found in {info.path}")
@@ -127,7 +127,7 @@ def render(video: str | os.PathLike, result: PoseResult, output: str | os.PathLi
     renderer = SideBySideRenderer(info.frame_size, kp2d, result.layout_2d, scene, azimuth, elevation)
     ow, oh = renderer.output_size
     T = result.num_frames
-    with VideoWriter(output, ow, oh, info.fps_fraction, audio_from=info, force=force) as writer, \
+    with VideoWriter(output, ow, oh, info.fps_fraction, audio_from=info, duration=T / info.fps, force=force) as writer, \
             stage(progress, "render", T) as bar:
         for t, frame in enumerate(read_frames(info)):
             if t >= T:
@@ -161,11 +161,14 @@ def reconstruct(video: str | os.PathLike, output_dir: str | os.PathLike | None =
     """Video -> 2D tracks -> 3D -> npz (+ side-by-side video). Checks the outputs can be written and the
     lifter's weights exist before the long work starts."""
     npz_path, video_path = output_paths(video, output_dir)
-    probe(video)  # bad input fails here, before anything else
+    info = probe(video)  # bad input fails here, before anything else
     check_output(npz_path, force)
     if write_video:
         check_output(video_path, force)
     model = create_lifter(lifter, weights=weights, device=device)
+    if info.frame_count is not None and info.frame_count < model.receptive_field:
+        raise InputError(f"{info.path} has {info.frame_count} frames; the {model.name} lifter needs at least "
+                         f"{model.receptive_field} (its receptive field)")
     result = detect(video, detector=detector, persons=persons, device=device, progress=progress)
     lift(result, model, device=device, progress=progress)
     result.save_npz(npz_path, force=force)

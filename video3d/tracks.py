@@ -2,6 +2,7 @@
 
 - ``TrackBuilder`` collects one row per decoded frame for every track id (never dropping a frame:
   a frame without the person is all-NaN);
+- ``stitch_tracks`` joins the pieces a tracker splits one person into;
 - ``select_persons`` keeps the main subject (the track with the largest sum of box heights over
   its frames: long and large), the N best, or all tracks;
 - ``segments`` finds the stretches to lift: gaps of at most ``max_gap`` frames are bridged by
@@ -82,6 +83,75 @@ class TrackBuilder:
                 boxes[t] = b
             out.append((PoseSequence(kp, conf, fps, "coco17", track_id=tid, frame_size=frame_size), boxes))
         return out
+
+
+def _track_distance(a: tuple[PoseSequence, np.ndarray], b: tuple[PoseSequence, np.ndarray], fps: float,
+                    max_gap: int) -> float | None:
+    """How far apart two tracks are as the same person (lower is closer), or None if they cannot be one.
+
+    Overlapping in time: the median over shared frames of the mean keypoint distance / box height
+    (duplicates of one person score near 0). One after the other within ``max_gap`` frames: the jump of
+    the box centre from the last frame of one to the first of the other, in box heights, less the
+    distance a person could walk in the gap (1.5 heights per second)."""
+    (sa, ba), (sb, bb) = a, b
+    va, vb = ~np.isnan(ba[:, 0]), ~np.isnan(bb[:, 0])
+    both = va & vb
+    heights = lambda boxes: boxes[:, 3] - boxes[:, 1]  # noqa: E731
+    if both.any():
+        ka, kb = sa.keypoints[both], sb.keypoints[both]  # (N, J, 2)
+        d = np.linalg.norm(ka - kb, axis=-1)  # NaN where a joint is missing in either
+        seen = np.isfinite(d).sum(-1) >= 3
+        if seen.mean() < 0.5:
+            return None
+        h = (heights(ba[both]) + heights(bb[both])) / 2
+        per_frame = np.nanmean(d[seen], axis=-1) / h[seen]
+        dist = float(np.median(per_frame))
+        return dist if dist < 0.15 else None
+    ia, ib = np.nonzero(va)[0], np.nonzero(vb)[0]
+    first, second, (fa, fb) = (ba, bb, (ia, ib)) if ia[-1] < ib[0] else (bb, ba, (ib, ia))
+    end, start = fa[-1], fb[0]
+    gap = start - end - 1
+    if gap > max_gap:
+        return None
+    centre = lambda box: np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])  # noqa: E731
+    h = (heights(first[end:end + 1])[0] + heights(second[start:start + 1])[0]) / 2
+    jump = np.linalg.norm(centre(first[end]) - centre(second[start])) / h
+    allowance = 0.5 + 1.5 * (gap + 1) / fps
+    return float(jump / allowance) if jump < allowance else None
+
+
+def _merge(a: tuple[PoseSequence, np.ndarray], b: tuple[PoseSequence, np.ndarray]):
+    """One track from two: each frame from whichever has the more confident keypoints (a's id kept)."""
+    (sa, ba), (sb, bb) = a, b
+    take_b = np.isnan(ba[:, 0]) | (~np.isnan(bb[:, 0]) & (sb.confidence.sum(-1) > sa.confidence.sum(-1)))
+    kp = np.where(take_b[:, None, None], sb.keypoints, sa.keypoints)
+    conf = np.where(take_b[:, None], sb.confidence, sa.confidence)
+    boxes = np.where(take_b[:, None], bb, ba)
+    return sa.with_(keypoints=kp, confidence=conf), boxes
+
+
+def stitch_tracks(tracks: list[tuple[PoseSequence, np.ndarray]], fps: float,
+                  max_gap_seconds: float = 1.0) -> list[tuple[PoseSequence, np.ndarray]]:
+    """Join the pieces a tracker splits one person into (an id switch after an occlusion, or a duplicate
+    box kept as a second track), greedily, closest pair first. People who are apart are never joined."""
+    tracks = list(tracks)
+    max_gap = int(round(max_gap_seconds * fps))
+    while True:
+        best = None
+        for i in range(len(tracks)):
+            for j in range(i + 1, len(tracks)):
+                d = _track_distance(tracks[i], tracks[j], fps, max_gap)
+                if d is not None and (best is None or d < best[0]):
+                    best = (d, i, j)
+        if best is None:
+            return tracks
+        _, i, j = best
+        # keep the id of the longer piece
+        first, second = (i, j) if (~np.isnan(tracks[i][1][:, 0])).sum() >= (~np.isnan(tracks[j][1][:, 0])).sum() \
+            else (j, i)
+        merged = _merge(tracks[first], tracks[second])
+        tracks = [t for k, t in enumerate(tracks) if k not in (i, j)] + [merged]
+        tracks.sort(key=lambda t: t[0].track_id)
 
 
 def select_persons(tracks: list[tuple[PoseSequence, np.ndarray]], persons: int | str,

@@ -59,7 +59,7 @@ class TrainConfig:
     coco_synthesis: float = 0.0  # probability per sample of pelvis/spine/thorax made as from COCO
     checkpoint_minutes: float = 10.0
     max_hours: float | None = None  # stop cleanly (checkpoint saved) after this long
-    extra: dict = field(default_factory=dict)
+    model_overrides: dict = field(default_factory=dict)  # config fields to change, e.g. {'channels': 16} in tests
 
     def validate(self) -> None:
         if self.lifter not in _known_lifters():
@@ -239,7 +239,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    spec, mcfg, model = new_model(cfg.lifter, cfg.frames)
+    spec, mcfg, model = new_model(cfg.lifter, cfg.frames, **cfg.model_overrides)
     model.to(device)
     offsets, target_offsets, out_index = window_offsets(model)
 
@@ -291,7 +291,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
             "recipe": dataclasses.asdict(cfg), "epochs_completed": epoch,
             "samples_seen": sum(h["samples"] for h in history),
             "hardware": hardware_description(device), "val_mpjpe_mm": val_mm,
-            "torch": torch.__version__,
+            "torch": str(torch.__version__),
         }
 
     started = time.time()

@@ -188,7 +188,8 @@ class VideoWriter:
     audio. Use as a context manager: the file appears at ``path`` only when the block succeeds."""
 
     def __init__(self, path: str | Path, width: int, height: int, fps_fraction: str,
-                 audio_from: VideoInfo | None = None, crf: int = 20, preset: str = "veryfast", force: bool = False):
+                 audio_from: VideoInfo | None = None, duration: float | None = None, crf: int = 20,
+                 preset: str = "veryfast", force: bool = False):
         import ffmpeg
 
         self.width, self.height = width, height
@@ -197,12 +198,15 @@ class VideoWriter:
         video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="bgr24", s=f"{width}x{height}", framerate=fps_fraction)
         streams = [video]
         if audio_from is not None and audio_from.has_audio:
-            streams.append(ffmpeg.input(str(audio_from.path)).audio)
+            # the audio is cut to the video's duration rather than the video to the audio's ('-shortest'
+            # would drop the last frame when the audio track is a little shorter)
+            trim = {"t": f"{duration:.6f}"} if duration else {}
+            streams.append(ffmpeg.input(str(audio_from.path), **trim).audio)
         pad = "pad=ceil(iw/2)*2:ceil(ih/2)*2"
         out = ffmpeg.output(
             *streams, str(self.atomic.tmp), vcodec="libx264", pix_fmt="yuv420p", crf=crf, preset=preset,
             vf=pad, movflags="+faststart", format="mp4",
-            **({"acodec": "aac", "shortest": None} if len(streams) > 1 else {}),
+            **({"acodec": "aac"} if len(streams) > 1 else {}),
         ).global_args("-nostdin", "-loglevel", "error", "-y")
         self._cmd = out.compile(cmd=ffmpeg_exe())
         self._proc = None

@@ -120,7 +120,7 @@ class Lifter:
 
     def _predict_windows(self, inputs: torch.Tensor, batch_frames: int) -> torch.Tensor:
         offsets = torch.as_tensor(self.model.window_offsets, device=inputs.device)  # (F,)
-        centre = int(self.model.output_index)
+        centre = 0 if self.spec.kind == "center" else int(self.model.output_index)  # seq2seq: the window's centre
         V, T = inputs.shape[:2]
         F = len(offsets)
         per_batch = max(1, batch_frames // (V * F) * F)

@@ -60,7 +60,7 @@ class GASTNetConfig:
         if frames not in presets:
             raise ValueError(f"GAST-Net has 27, 81 or 243 frames, not {frames}")
         widths, channels = presets[frames]
-        return cls(filter_widths=widths, channels=channels, **overrides)
+        return cls(**{"filter_widths": widths, "channels": channels, **overrides})
 
 
 class BatchNormLast(nn.BatchNorm1d):

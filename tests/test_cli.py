@@ -1,0 +1,208 @@
+"""CliRunner tests, one group per command; bad input is one line on stderr and a non-zero exit."""
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from video3d.cli import app
+from video3d.video import ffmpeg_exe, probe, read_frames
+
+from .conftest import SAMPLE
+from .test_video import make_video
+
+runner = CliRunner()
+
+
+def invoke(*args, **kw):
+    return runner.invoke(app, [str(a) for a in args], **kw)
+
+
+def one_line_error(result, code, match):
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr  # one error line, last (after any progress)
+    assert match in errors[0], errors[0]
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("command", ["reconstruct", "detect", "lift", "render", "train", "evaluate", "lifters"])
+def test_help(command):
+    r = invoke(command, "--help")
+    assert r.exit_code == 0 and "Usage" in r.stdout
+
+
+def test_lifters_lists_the_registry():
+    r = invoke("lifters")
+    assert r.exit_code == 0 and "gastnet" in r.stdout and "243" in r.stdout
+
+
+# --- reconstruct: bad input -----------------------------------------------------------------------
+def test_missing_file(tmp_path):
+    one_line_error(invoke("reconstruct", tmp_path / "nope.mp4"), 2, "does not exist")
+
+
+@pytest.mark.parametrize("content,match", [(b"", "is empty"), (b"hello, world\n" * 50, "not a readable video")])
+def test_not_a_video(tmp_path, content, match):
+    bad = tmp_path / "clip.mp4"
+    bad.write_bytes(content)
+    one_line_error(invoke("reconstruct", bad, "-o", tmp_path / "out"), 2, match)
+    assert not (tmp_path / "out" / "clip_poses.npz").exists()
+
+
+def test_corrupt_video(tmp_path):
+    good = make_video(tmp_path / "good.mp4", frames=40).read_bytes()
+    bad = tmp_path / "corrupt.mp4"
+    bad.write_bytes(good[:200] + bytes(len(good) - 200))
+    r = invoke("reconstruct", bad, "-o", tmp_path / "out")
+    assert r.exit_code != 0 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+
+
+def test_bad_persons_value(tmp_path):
+    one_line_error(invoke("reconstruct", make_video(tmp_path / "v.mp4"), "--persons", "0"), 2, "--persons")
+
+
+def test_unknown_lifter_lists_valid_ones(tmp_path):
+    one_line_error(invoke("reconstruct", make_video(tmp_path / "v.mp4"), "--lifter", "nope"), 2, "gastnet")
+
+
+def test_missing_weights_name_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIDEO3D_WEIGHTS_DIR", str(tmp_path / "empty"))
+    one_line_error(invoke("reconstruct", make_video(tmp_path / "v.mp4"), "-o", tmp_path / "o"), 1,
+                   "gastnet_27f.pt is missing")
+
+
+def test_unwritable_output_folder(tmp_path, random_checkpoint):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    r = invoke("reconstruct", make_video(tmp_path / "v.mp4", frames=30), "-o", blocker / "sub",
+               "--weights", random_checkpoint)
+    one_line_error(r, 3, "cannot create output folder")
+
+
+def test_existing_outputs_need_force(tmp_path, random_checkpoint):
+    video = make_video(tmp_path / "v.mp4", frames=30)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "v_poses.npz").write_bytes(b"old")
+    one_line_error(invoke("reconstruct", video, "-o", out, "--weights", random_checkpoint), 3, "--force")
+    assert (out / "v_poses.npz").read_bytes() == b"old"
+
+
+def test_video_shorter_than_the_receptive_field(tmp_path, random_checkpoint):
+    video = make_video(tmp_path / "short.mp4", frames=10)
+    one_line_error(invoke("reconstruct", video, "-o", tmp_path / "o", "--weights", random_checkpoint), 2,
+                   "needs at least 27")
+
+
+def test_video_with_no_person(tmp_path, detector_path, random_checkpoint):
+    video = make_video(tmp_path / "empty_room.mp4", frames=30, size=(320, 240))
+    r = invoke("reconstruct", video, "-o", tmp_path / "o", "--weights", random_checkpoint,
+               "--detector", detector_path)
+    one_line_error(r, 2, "no person was found")
+    assert not (tmp_path / "o" / "empty_room_poses.npz").exists()
+    assert not list((tmp_path / "o").glob("*.tmp"))
+
+
+def test_detector_that_does_not_exist(tmp_path, random_checkpoint):
+    r = invoke("reconstruct", make_video(tmp_path / "v.mp4", frames=30), "-o", tmp_path / "o",
+               "--weights", random_checkpoint, "--detector", tmp_path / "nope.pt")
+    one_line_error(r, 4, "--detector PATH")
+
+
+def test_detector_from_the_environment(tmp_path, random_checkpoint, monkeypatch):
+    monkeypatch.setenv("VIDEO3D_DETECTOR", str(tmp_path / "from_env.pt"))
+    r = invoke("reconstruct", make_video(tmp_path / "v.mp4", frames=30), "-o", tmp_path / "o",
+               "--weights", random_checkpoint)
+    one_line_error(r, 4, "from_env.pt")
+
+
+# --- the stages on the sample video ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sample_2d(tmp_path_factory):
+    """`video3d detect` on the sample video with the shared detector (once for the module)."""
+    from .conftest import DETECTOR, need
+
+    need(DETECTOR, "the shared YOLO pose model")
+    pytest.importorskip("openvino")
+    out = tmp_path_factory.mktemp("detect") / "walk_2d.npz"
+    r = invoke("detect", SAMPLE, "-o", out, "--detector", DETECTOR)
+    assert r.exit_code == 0, r.stderr
+    return out
+
+
+def test_detect_finds_the_mannequin_in_most_frames(sample_2d):
+    d = np.load(sample_2d)
+    assert d["keypoints_2d"].shape == (1, 165, 17, 3) and str(d["layout_2d"]) == "coco17"
+    seen = np.isfinite(d["keypoints_2d"][0, :, :, 0]).sum(-1) >= 9
+    assert seen.mean() > 0.9, seen.mean()
+    assert d["frame_size"].tolist() == [640, 480] and float(d["fps"]) == 25.0
+
+
+def test_lift_then_render(sample_2d, tmp_path, random_checkpoint):
+    poses = tmp_path / "walk_3d.npz"
+    r = invoke("lift", sample_2d, "-o", poses, "--weights", random_checkpoint)
+    assert r.exit_code == 0, r.stderr
+    d = np.load(poses)
+    assert d["keypoints_3d"].shape == (1, 165, 17, 3) and d["valid"].shape == (1, 165)
+    assert d["valid"].mean() > 0.9 and np.isfinite(d["keypoints_3d"][d["valid"]]).all()
+    np.testing.assert_array_equal(d["keypoints_3d"][d["valid"]][:, 0], 0)
+    video = tmp_path / "walk.mp4"
+    r = invoke("render", SAMPLE, poses, "-o", video)
+    assert r.exit_code == 0, r.stderr
+    info = probe(video)
+    assert (info.width, info.height, info.fps) == (640 + 480, 480, 25.0)
+    assert sum(1 for _ in read_frames(info)) == 165
+    one_line_error(invoke("render", SAMPLE, poses, "-o", video), 3, "--force")
+
+
+def test_lift_accepts_foreign_h36m_keypoints(tmp_path, random_checkpoint):
+    kp = np.random.default_rng(0).uniform(200, 800, size=(40, 17, 2)).astype(np.float32)
+    np.savez(tmp_path / "mine.npz", keypoints_2d=kp, layout_2d="h36m17", frame_size=[1000, 1000])
+    r = invoke("lift", tmp_path / "mine.npz", "--fps", 50, "--weights", random_checkpoint)
+    assert r.exit_code == 0, r.stderr
+    assert np.load(tmp_path / "mine_3d.npz")["keypoints_3d"].shape == (1, 40, 17, 3)
+
+
+def test_lift_rejects_a_bad_npz(tmp_path, random_checkpoint):
+    np.savez(tmp_path / "bad.npz", something=np.zeros(3))
+    one_line_error(invoke("lift", tmp_path / "bad.npz", "--weights", random_checkpoint), 2, "lacks")
+
+
+def test_render_refuses_keypoints_of_another_video(tmp_path, random_checkpoint):
+    kp = np.random.default_rng(0).uniform(0, 90, size=(1, 12, 17, 3)).astype(np.float32)
+    np.savez(tmp_path / "p.npz", keypoints_2d=kp, layout_2d="coco17", frame_size=[50, 50], fps=25.0)
+    r = invoke("render", make_video(tmp_path / "v.mp4", frames=12), tmp_path / "p.npz", "-o", tmp_path / "o.mp4")
+    one_line_error(r, 2, "the video is 96x64")
+
+
+# --- training and evaluation -------------------------------------------------------------------------
+def test_evaluate_prints_the_table_and_writes_json(tiny_dataset, random_checkpoint, tmp_path):
+    r = invoke("evaluate", "--data", tiny_dataset, "--weights", random_checkpoint, "--subjects", "S9",
+               "--json", tmp_path / "eval.json")
+    assert r.exit_code == 0, r.stderr
+    assert "Average" in r.stdout and "Walking" in r.stdout and "Eating" in r.stdout
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert set(report["actions"]) == {"Walking", "Eating"}
+    assert set(report["average"]) == {"mpjpe", "p_mpjpe", "n_mpjpe", "mpjve"}
+    assert report["frames"] == 2 * 4 * 120
+
+
+def test_evaluate_bad_subject(tiny_dataset, random_checkpoint):
+    one_line_error(invoke("evaluate", "--data", tiny_dataset, "--weights", random_checkpoint, "--subjects", "S42"),
+                   1, "S42")
+
+
+def test_train_one_short_epoch(tiny_dataset, tmp_path):
+    r = invoke("train", "--data", tiny_dataset, "--out", tmp_path / "run", "--epochs", "1", "--samples-per-epoch",
+               "32", "--batch-size", "16", "--device", "cpu")
+    assert r.exit_code == 0, r.stderr
+    assert (tmp_path / "run" / "final.pt").is_file() and (tmp_path / "run" / "last.pt").is_file()
+
+
+def test_train_refuses_test_subjects_via_the_api_only():
+    # the CLI has no option to train on S9/S11 at all; the API refuses them
+    assert "--train-subjects" not in invoke("train", "--help").stdout

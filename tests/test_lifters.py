@@ -1,0 +1,187 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from video3d.layouts import H36M17
+from video3d.lifters import (CheckpointError, Lifter, LifterSpec, MissingWeightsError, UnknownLifterError,
+                             create_lifter, get_spec, list_lifters, load_checkpoint, new_model)
+from video3d.lifters.base import flip_pose
+
+CONFIGS = [(name, frames) for name in list_lifters() for frames in get_spec(name).frames]
+
+
+def test_registry_lists_gastnet():
+    assert "gastnet" in list_lifters()
+
+
+def test_unknown_lifter_lists_the_valid_ones():
+    with pytest.raises(UnknownLifterError, match="valid lifters: .*gastnet"):
+        create_lifter("videopose9000")
+
+
+@pytest.mark.parametrize("name,frames", CONFIGS)
+def test_parameter_count_within_2_percent_of_the_paper(name, frames):
+    spec, _, model = new_model(name, frames)
+    n = sum(p.numel() for p in model.parameters())
+    assert abs(n / spec.paper_params[frames] - 1) < 0.02, n
+
+
+@pytest.mark.parametrize("name,frames", CONFIGS)
+def test_smoke_every_registered_lifter(name, frames):
+    torch.manual_seed(0)
+    _, _, model = new_model(name, frames)
+    spec = get_spec(name)
+    lifter = Lifter(spec, model, model.cfg if hasattr(model, "cfg") else None)
+    T = 40
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, size=(T, 17, 2)).astype(np.float32)
+    y = lifter.predict(x, flip=True, batch_frames=512)
+    assert y.shape == (T, 17, 3)
+    assert np.isfinite(y).all()
+    np.testing.assert_array_equal(y[:, 0], 0)  # pelvis at the origin
+
+
+def test_gastnet_dense_and_strided_agree():
+    _, _, model = new_model("gastnet", 27)
+    model.eval()
+    x = torch.randn(1, 40, 17, 2)
+    with torch.no_grad():
+        dense = model(x)
+        single = torch.cat([model(x[:, i:i + 27]) for i in range(14)], dim=1)
+    torch.testing.assert_close(dense, single, atol=1e-5, rtol=1e-5)
+
+
+# --- frame alignment: the 3D pose of frame i comes from the window centred on frame i --------------
+class CentreEcho(nn.Module):
+    """Outputs, for each output frame, the 2D input of the frame the model says it belongs to, as (x, y, 0)."""
+
+    def __init__(self, kind: str, frames: int, output_index: int | None = None):
+        super().__init__()
+        self.kind, self.frames = kind, frames
+        self.receptive_field = frames
+        self.window_offsets = list(range(-(frames // 2), frames // 2 + 1))
+        self.output_index = frames // 2 if output_index is None else output_index
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        B, T, J, _ = x.shape
+        z = torch.zeros(B, T, J, 1)
+        xyz = torch.cat([x, z], dim=-1)
+        if self.kind == "dense":
+            pad = self.frames // 2
+            return xyz[:, pad:T - pad]  # (B, T - RF + 1, J, 3)
+        if self.kind == "center":
+            return xyz[:, T // 2:T // 2 + 1]  # (B, 1, J, 3)
+        return xyz  # seq2seq: (B, F, J, 3)
+
+
+def echo_lifter(kind, frames=9, output_index=None):
+    spec = LifterSpec(name=f"echo-{kind}", title="echo", model_cls=CentreEcho, config_cls=object,
+                      config_for_frames=lambda f: None, kind=kind, frames=(frames,), default_frames=frames,
+                      paper_params={}, code_license="test")
+    return Lifter(spec, CentreEcho(kind, frames, output_index), None)
+
+
+@pytest.mark.parametrize("kind", ["dense", "center", "seq2seq"])
+@pytest.mark.parametrize("T", [5, 9, 23])  # shorter than, equal to and longer than the window
+def test_frame_i_comes_from_the_window_centred_on_i(kind, T):
+    x = np.random.default_rng(T).uniform(-1, 1, size=(T, 17, 2)).astype(np.float32)
+    x[:, 0] = 0  # the root is zeroed on output
+    y = echo_lifter(kind).predict(x, flip=False, batch_frames=64)
+    np.testing.assert_allclose(y[..., :2], x, atol=1e-6)
+
+
+def test_alignment_test_catches_the_first_frame_bug():
+    """The STCFormer demo took the window's first frame: its 3D lags the video by half a window."""
+    x = np.random.default_rng(0).uniform(-1, 1, size=(30, 17, 2)).astype(np.float32)
+    x[:, 0] = 0
+    y = echo_lifter("seq2seq", output_index=0).predict(x, flip=False)
+    assert not np.allclose(y[..., :2], x, atol=1e-3)
+    np.testing.assert_allclose(y[4:, :, :2], x[:-4], atol=1e-6)  # 4 = 9 // 2 frames late
+
+
+@pytest.mark.parametrize("kind", ["dense", "center", "seq2seq"])
+def test_flip_augmentation_of_an_equivariant_model_changes_nothing(kind):
+    x = np.random.default_rng(1).uniform(-1, 1, size=(12, 17, 2)).astype(np.float32)
+    x[:, 0] = 0
+    lifter = echo_lifter(kind)
+    np.testing.assert_allclose(lifter.predict(x, flip=True), lifter.predict(x, flip=False), atol=1e-6)
+
+
+def test_gastnet_output_i_depends_on_inputs_within_its_centred_window():
+    torch.manual_seed(0)
+    lifter = create_lifter("gastnet", pretrained=False, device="cpu")
+    T, j = 80, 40
+    x = np.random.default_rng(2).uniform(-0.5, 0.5, size=(T, 17, 2)).astype(np.float32)
+    y0 = lifter.predict(x, flip=False)
+    x2 = x.copy()
+    x2[j] += 0.3
+    changed = np.abs(lifter.predict(x2, flip=False) - y0).max(axis=(1, 2)) > 1e-6
+    np.testing.assert_array_equal(np.nonzero(changed)[0], np.arange(j - 13, j + 14))
+
+
+def test_gastnet_predict_equals_the_model_on_the_edge_padded_centred_window():
+    torch.manual_seed(0)
+    lifter = create_lifter("gastnet", pretrained=False, device="cpu")
+    x = np.random.default_rng(3).uniform(-0.5, 0.5, size=(20, 17, 2)).astype(np.float32)
+    y = lifter.predict(x, flip=False)
+    for i in (0, 5, 19):
+        idx = np.clip(np.arange(i - 13, i + 14), 0, 19)
+        with torch.no_grad():
+            ref = lifter.model(torch.from_numpy(x[idx])[None])[0, 0].numpy()
+        ref[0] = 0
+        np.testing.assert_allclose(y[i], ref, atol=1e-5)
+
+
+def test_flip_pose_swaps_sides_and_mirrors_x():
+    x = torch.arange(17 * 3, dtype=torch.float32).view(1, 17, 3)
+    f = flip_pose(x)
+    assert f[0, H36M17.index("left_knee"), 0] == -x[0, H36M17.index("right_knee"), 0]
+    torch.testing.assert_close(flip_pose(f), x)
+
+
+def test_predict_rejects_nan_and_wrong_shape():
+    lifter = echo_lifter("dense")
+    with pytest.raises(ValueError, match="NaN"):
+        lifter.predict(np.full((10, 17, 2), np.nan, np.float32))
+    with pytest.raises(ValueError, match=r"\(T, 17, 2\)"):
+        lifter.predict(np.zeros((10, 16, 2), np.float32))
+
+
+# --- checkpoints ---------------------------------------------------------------------------------------
+def test_checkpoint_round_trip_rebuilds_the_model(tmp_path):
+    torch.manual_seed(0)
+    lifter = create_lifter("gastnet", frames=81, pretrained=False, device="cpu")
+    path = lifter.save(tmp_path / "g.pt", training={"data": "test", "epochs_completed": 1})
+    loaded = load_checkpoint(path)
+    assert loaded.receptive_field == 81 and loaded.config == lifter.config
+    assert loaded.meta["training"]["data"] == "test" and loaded.meta["layout"] == "h36m17"
+    assert "AGPL" in loaded.meta["license"]
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, size=(30, 17, 2)).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict(x), lifter.predict(x), atol=1e-6)
+
+
+def test_checkpoint_of_another_lifter_is_refused(tmp_path, random_checkpoint):
+    with pytest.raises(CheckpointError, match="gastnet weights, not poseformer"):
+        load_checkpoint(random_checkpoint, expect="poseformer")
+
+
+def test_garbage_is_not_a_checkpoint(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
+        load_checkpoint(bad)
+    torch.save({"hello": 1}, tmp_path / "dict.pt")
+    with pytest.raises(CheckpointError, match="not a video3d lifter checkpoint"):
+        load_checkpoint(tmp_path / "dict.pt")
+
+
+def test_missing_default_weights_name_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIDEO3D_WEIGHTS_DIR", str(tmp_path))
+    with pytest.raises(MissingWeightsError, match="gastnet_27f.pt is missing"):
+        create_lifter("gastnet")
+
+
+def test_frames_must_match_the_checkpoint(random_checkpoint):
+    with pytest.raises(CheckpointError, match="27-frame model, not 81"):
+        create_lifter("gastnet", weights=random_checkpoint, frames=81)

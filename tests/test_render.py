@@ -1,0 +1,61 @@
+import numpy as np
+
+from video3d.render import BACKGROUND, Scene3D, SideBySideRenderer, camera_to_display
+
+
+def standing_pose():
+    # camera axes: y down. A person 1.7 m tall, root-relative.
+    pose = np.zeros((17, 3), np.float32)
+    pose[[1, 4], 0] = [-0.13, 0.13]
+    pose[[2, 5], 1] = 0.45
+    pose[[3, 6], 1] = 0.9
+    pose[[2, 5, 3, 6], 0] = [-0.13, 0.13, -0.13, 0.13]
+    pose[7, 1], pose[8, 1], pose[9, 1], pose[10, 1] = -0.24, -0.5, -0.6, -0.72
+    pose[[11, 14], 0] = [0.15, -0.15]
+    pose[[11, 14], 1] = -0.48
+    pose[[12, 15], :2] = [[0.17, -0.2], [-0.17, -0.2]]
+    pose[[13, 16], :2] = [[0.18, 0.05], [-0.18, 0.05]]
+    return pose
+
+
+def test_display_frame_stands_people_up():
+    up = camera_to_display(standing_pose())
+    assert up[10, 2] > up[0, 2] > up[3, 2]  # head above pelvis above ankle
+
+
+def test_scene_floor_is_the_lowest_joint():
+    poses = np.stack([standing_pose()] * 3)[None]
+    scene = Scene3D.from_camera_space(poses, [7])
+    assert np.nanmin(scene.poses[..., 2]) == 0.0
+
+
+def test_side_by_side_size_and_content():
+    T = 3
+    kp2d = np.full((1, T, 17, 2), np.nan, np.float32)
+    kp2d[0, :, :, 0] = np.linspace(100, 200, 17)
+    kp2d[0, :, :, 1] = np.linspace(50, 400, 17)
+    scene = Scene3D.from_camera_space(np.stack([standing_pose()] * T)[None], [1])
+    r = SideBySideRenderer((640, 480), kp2d, "coco17", scene)
+    frame = np.full((480, 640, 3), 40, np.uint8)
+    out = r.render(frame, 1)
+    assert out.shape == (480, 640 + 480, 3) and r.output_size == (1120, 480)
+    assert (out[:, :640] != 40).any()  # skeleton drawn on the frame
+    right = out[:, 640:]
+    assert (np.abs(right.astype(int) - BACKGROUND).sum(-1) > 200).sum() > 200  # a skeleton, not just the grid
+    np.testing.assert_array_equal(frame, 40)  # the decoded frame itself is not modified
+
+
+def test_invalid_frames_draw_no_skeleton():
+    poses = np.stack([standing_pose()] * 2)[None].copy()
+    poses[0, 1] = np.nan
+    scene = Scene3D.from_camera_space(poses, [1])
+    r = SideBySideRenderer((320, 240), np.full((1, 2, 17, 2), np.nan, np.float32), "coco17", scene)
+    np.testing.assert_array_equal(r.render_3d(1), r._grid)
+    assert not np.array_equal(r.render_3d(0), r._grid)
+
+
+def test_view_target_projects_to_panel_centre():
+    scene = Scene3D.from_camera_space(standing_pose()[None, None], [1])
+    r = SideBySideRenderer((320, 240), np.zeros((1, 1, 17, 2)), "coco17", scene)
+    uv, _ = r.project(r.target[None])
+    np.testing.assert_allclose(uv[0], [120, 120], atol=1e-3)

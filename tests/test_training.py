@@ -1,0 +1,79 @@
+import json
+
+import numpy as np
+import pytest
+
+from video3d.data.h36m import load_sequences
+from video3d.layouts import H36M17
+from video3d.lifters import load_checkpoint
+from video3d.training import TrainConfig, WindowDataset, augment, drop_joint_spans, flip_numpy, train
+
+
+def test_flip_swaps_sides_and_negates_x():
+    x = np.random.default_rng(0).normal(size=(2, 3, 17, 2)).astype(np.float32)
+    f = flip_numpy(x)
+    np.testing.assert_allclose(f[..., H36M17.index("left_hip"), 0], -x[..., H36M17.index("right_hip"), 0])
+    np.testing.assert_allclose(flip_numpy(f), x)
+
+
+def test_dropped_spans_are_interpolated_like_the_pipeline_fills_them():
+    x = np.tile(np.arange(10, dtype=np.float32)[None, :, None, None], (50, 1, 17, 2))
+    before = x.copy()
+    drop_joint_spans(x, np.random.default_rng(0), p=0.3, max_len=4)
+    # a linear signal stays linear under interpolation, except where a span touches the window's edge (held)
+    changed = np.abs(x - before).max(axis=(1, 3)) > 0
+    assert changed.any()
+    inner = x[:, 1:-1] - before[:, 1:-1]
+    assert np.abs(x - before).max() <= 4  # held values come from the nearest seen frame
+
+
+def test_augment_flips_input_and_target_together():
+    cfg = TrainConfig(data="-", flip=True)
+    x = np.random.default_rng(1).normal(size=(64, 5, 17, 2)).astype(np.float32)
+    y = np.random.default_rng(2).normal(size=(64, 1, 17, 3)).astype(np.float32)
+    xa, ya = augment(x.copy(), y.copy(), np.random.default_rng(3), cfg)
+    flipped = ~np.isclose(xa, x).all(axis=(1, 2, 3))
+    assert 10 < flipped.sum() < 54
+    np.testing.assert_allclose(ya[flipped], flip_numpy(y[flipped]))
+    np.testing.assert_allclose(ya[~flipped], y[~flipped])
+
+
+def test_windows_repeat_edge_frames(tiny_dataset):
+    seqs = load_sequences(tiny_dataset, ["S1"], cameras=["0"], actions=["Eating"])
+    data = WindowDataset(seqs, np.arange(-2, 3), np.zeros(1, int))
+    x, y = data.batch(np.array([0]))
+    ref = seqs[0].normalized_2d()
+    np.testing.assert_allclose(x[0], ref[[0, 0, 0, 1, 2]])
+    np.testing.assert_allclose(y[0, 0], seqs[0].positions_3d[0])
+
+
+def test_test_subjects_are_never_trained_on(tiny_dataset, tmp_path):
+    with pytest.raises(ValueError, match="never trained on"):
+        train(TrainConfig(data=str(tiny_dataset), out=str(tmp_path), train_subjects=("S1", "S9")), log=lambda m: None)
+
+
+def test_tiny_run_learns_saves_and_resumes(tiny_dataset, tmp_path):
+    cfg = TrainConfig(data=str(tiny_dataset), out=str(tmp_path / "run"), train_subjects=("S1", "S5"),
+                      val_subjects=("S9",), epochs=2, batch_size=32, samples_per_epoch=96, subsample=2,
+                      val_subsample=10, device="cpu", noise=0.005, joint_dropout=0.05, coco_synthesis=0.5,
+                      model_overrides={"channels": 16})
+    first = train(TrainConfig(**{**cfg.__dict__, "epochs": 1}), log=lambda m: None)
+    assert first["epochs_completed"] == 1
+    resumed = train(cfg, log=lambda m: None)
+    assert resumed["epochs_completed"] == 2 and len(resumed["history"]) == 2
+    lifter = load_checkpoint(tmp_path / "run" / "final.pt")
+    assert lifter.config.channels == 16  # the checkpoint rebuilds the model it was trained as
+    meta = lifter.meta["training"]
+    assert meta["train_subjects"] == ["S1", "S5"] and meta["epochs_completed"] == 2
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2] and all(np.isfinite(r["val_mpjpe_mm"]) for r in log)
+
+
+def test_same_seed_same_batches(tiny_dataset, tmp_path):
+    outs = []
+    for k in range(2):
+        cfg = TrainConfig(data=str(tiny_dataset), out=str(tmp_path / f"r{k}"), train_subjects=("S1",),
+                          val_subjects=("S9",), epochs=1, batch_size=16, samples_per_epoch=32, device="cpu",
+                          val_subsample=20, model_overrides={"channels": 16})
+        outs.append(train(cfg, log=lambda m: None)["history"][0]["train_mpjpe_mm"])
+    assert outs[0] == pytest.approx(outs[1], rel=1e-5)
