@@ -19,9 +19,9 @@ SAMPLE_GT = ROOT / "samples" / "mannequin_walk_gt.npz"
 WEIGHTS = ROOT / "weights" / "gastnet_27f.pt"
 
 
-def need(path: Path, what: str) -> Path:
+def need(path: Path, what: str, why: str = "../shared is absent") -> Path:
     if not path.exists():
-        pytest.skip(f"{what} not found at {path} (../shared is absent)")
+        pytest.skip(f"{what} not found at {path} ({why})")
     return path
 
 
@@ -45,7 +45,7 @@ def apart_video() -> Path:
 
 @pytest.fixture
 def trained_weights() -> Path:
-    return need(WEIGHTS, "the shipped GAST-Net weights")
+    return need(WEIGHTS, "the shipped GAST-Net weights", "not trained yet")
 
 
 @pytest.fixture

@@ -1,0 +1,93 @@
+"""End-to-end runs on real input with the shipped weights (slow; skipped without ../shared or weights)."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from video3d.cli import app
+from video3d.data.h36m import load_positions_3d
+from video3d.metrics import mpjpe, p_mpjpe
+from video3d.video import probe, read_frames
+
+from .conftest import SAMPLE, SAMPLE_GT
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+
+
+def invoke(*args):
+    r = runner.invoke(app, [str(a) for a in args])
+    assert r.exit_code == 0, r.stderr
+    return r
+
+
+def test_reconstruct_the_real_video_with_everyone(apart_video, detector_path, trained_weights, tmp_path):
+    invoke("reconstruct", apart_video, "--persons", "all", "--detector", detector_path, "-o", tmp_path)
+    info = probe(tmp_path / "gastnet_apart_3d.mp4")
+    assert info.fps == 30.0 and (info.width, info.height) == (1920 + 1080, 1080)
+    assert sum(1 for _ in read_frames(info)) == 87
+    d = np.load(tmp_path / "gastnet_apart_poses.npz")
+    assert d["keypoints_2d"].shape == (2, 87, 17, 3) and d["keypoints_2d"].dtype == np.float32
+    assert str(d["layout_2d"]) == "coco17" and d["keypoints_3d"].shape == (2, 87, 17, 3)
+    assert d["valid"].dtype == bool and d["valid"].mean() > 0.95
+    assert len(set(d["track_ids"].tolist())) == 2 and float(d["fps"]) == 30.0
+    assert d["frame_size"].tolist() == [1920, 1080] and str(d["lifter"]).startswith("gastnet (gastnet_27f.pt)")
+    k3 = d["keypoints_3d"][d["valid"]]
+    assert np.isfinite(k3).all() and (k3[:, 0] == 0).all()
+    height = np.linalg.norm(k3[:, 10] - (k3[:, 3] + k3[:, 6]) / 2, axis=-1)  # head top to ankles
+    assert 1.2 < np.median(height) < 2.0  # metres: people of human size
+
+
+@pytest.fixture(scope="module")
+def sample_result(tmp_path_factory):
+    from .conftest import DETECTOR, WEIGHTS, need
+
+    need(DETECTOR, "the shared YOLO pose model")
+    need(WEIGHTS, "the shipped GAST-Net weights", "not trained yet")
+    pytest.importorskip("openvino")
+    out = tmp_path_factory.mktemp("sample")
+    invoke("reconstruct", SAMPLE, "--detector", DETECTOR, "-o", out, "--no-video")
+    return np.load(out / "mannequin_walk_poses.npz"), np.load(SAMPLE_GT)
+
+
+def test_sample_3d_is_close_to_its_ground_truth(sample_result):
+    d, gt = sample_result
+    valid = d["valid"][0]
+    pred, truth = d["keypoints_3d"][0][valid], gt["keypoints_3d"][valid]
+    error = 1000 * p_mpjpe(pred, truth)
+    print(f"sample: P-MPJPE {error:.1f} mm, MPJPE {1000 * mpjpe(pred, truth):.1f} mm over {valid.sum()} frames")
+    assert error < 80
+
+
+def test_sample_3d_is_aligned_with_its_frames(sample_result):
+    """The error against the truth is smallest with no time shift: the 3D of frame i is frame i's."""
+    d, gt = sample_result
+    pred, truth = d["keypoints_3d"][0], gt["keypoints_3d"]
+    errors = {}
+    for shift in (-4, 0, 4):
+        a = pred[max(0, shift):len(pred) + min(0, shift)]
+        b = truth[max(0, -shift):len(truth) + min(0, -shift)]
+        errors[shift] = mpjpe(a, b)
+    assert errors[0] < errors[-4] and errors[0] < errors[4], errors
+
+
+def test_lift_matches_evaluate_on_a_human36m_test_sequence(h36m_path, trained_weights, tmp_path):
+    from video3d.data.h36m import load_sequences
+
+    positions = load_positions_3d(h36m_path)
+    short = {"S9": {"Walking 1": positions["S9"]["Walking 1"][:300]}}
+    np.savez(tmp_path / "short.npz", positions_3d=np.array(short, dtype=object))
+    r = invoke("evaluate", "--data", tmp_path / "short.npz", "--subjects", "S9", "--cameras", "0",
+               "--json", tmp_path / "eval.json")
+    reported = json.loads((tmp_path / "eval.json").read_text())["actions"]["Walking"]["mpjpe"]
+
+    seq = load_sequences(tmp_path / "short.npz", ["S9"], cameras=["0"])[0]
+    np.savez(tmp_path / "walk_2d.npz", keypoints_2d=seq.keypoints_2d, layout_2d="h36m17",
+             frame_size=[seq.res_w, seq.res_h], fps=50.0)
+    invoke("lift", tmp_path / "walk_2d.npz", "-o", tmp_path / "walk_3d.npz")
+    lifted = np.load(tmp_path / "walk_3d.npz")["keypoints_3d"][0]
+    measured = 1000 * mpjpe(lifted, seq.positions_3d)
+    assert measured == pytest.approx(reported, abs=0.01)
+    assert measured < 80, r.stdout
