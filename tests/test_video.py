@@ -137,3 +137,14 @@ def test_odd_sizes_are_padded_for_h264(tmp_path):
 
 def test_video3d_error_hierarchy():
     assert issubclass(InputError, Video3DError) and issubclass(OutputError, Video3DError)
+
+
+def test_rotated_phone_video_is_decoded_upright(tmp_path):
+    plain = make_video(tmp_path / "plain.mp4", frames=5, size=(96, 64))
+    rotated = tmp_path / "rotated.mp4"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-display_rotation", "90", "-i", str(plain), "-c", "copy",
+                    str(rotated)], check=True)
+    info = probe(rotated)
+    assert info.rotation in (90, 270) and (info.width, info.height) == (64, 96)
+    frames = list(read_frames(info))
+    assert len(frames) == 5 and frames[0].shape == (96, 64, 3)

@@ -76,12 +76,13 @@ class Lifter:
 
     # --- inference --------------------------------------------------------------------------
     @torch.no_grad()
-    def predict(self, keypoints: np.ndarray, flip: bool = True, batch_frames: int = 2048) -> np.ndarray:
+    def predict(self, keypoints: np.ndarray, flip: bool = True, batch_frames: int = 512) -> np.ndarray:
         """Normalised H36M-17 2D keypoints (T, 17, 2) -> root-relative 3D (T, 17, 3), one per input frame.
 
         Edges are padded by repeating the first and last frame, so every frame gets a pose; with
         ``flip`` the horizontally mirrored input is lifted too and its mirrored-back output averaged in.
         NaNs are not allowed here: fill missing joints first (see ``video3d.tracks.fill_missing``).
+        ``batch_frames`` bounds the frames in flight (views x frames), so memory does not grow with length.
         """
         x = np.asarray(keypoints, dtype=np.float32)
         if x.ndim != 3 or x.shape[1:] != (H36M17.num_joints, 2):
