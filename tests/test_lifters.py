@@ -20,7 +20,14 @@ def test_unknown_lifter_lists_the_valid_ones():
         create_lifter("videopose9000")
 
 
-@pytest.mark.parametrize("name,frames", CONFIGS)
+PUBLISHED = [(name, frames) for name in list_lifters() for frames in get_spec(name).paper_params]
+
+
+def test_every_lifter_has_a_published_parameter_count_to_check():
+    assert {name for name, _ in PUBLISHED} == set(list_lifters())
+
+
+@pytest.mark.parametrize("name,frames", PUBLISHED)
 def test_parameter_count_within_2_percent_of_the_paper(name, frames):
     spec, _, model = new_model(name, frames)
     n = sum(p.numel() for p in model.parameters())
@@ -28,12 +35,18 @@ def test_parameter_count_within_2_percent_of_the_paper(name, frames):
 
 
 @pytest.mark.parametrize("name,frames", CONFIGS)
-def test_smoke_every_registered_lifter(name, frames):
+def test_every_configuration_builds_and_states_its_receptive_field(name, frames):
+    _, cfg, model = new_model(name, frames)
+    assert model.receptive_field >= frames
+
+
+@pytest.mark.parametrize("name", list_lifters())
+def test_smoke_every_registered_lifter(name):
     torch.manual_seed(0)
-    _, _, model = new_model(name, frames)
     spec = get_spec(name)
-    lifter = Lifter(spec, model, model.cfg if hasattr(model, "cfg") else None)
-    T = 40
+    _, _, model = new_model(name, spec.default_frames)
+    lifter = Lifter(spec, model, model.cfg)
+    T = 12
     x = np.random.default_rng(0).uniform(-0.5, 0.5, size=(T, 17, 2)).astype(np.float32)
     y = lifter.predict(x, flip=True, batch_frames=512)
     assert y.shape == (T, 17, 3)
@@ -120,15 +133,25 @@ def test_gastnet_output_i_depends_on_inputs_within_its_centred_window():
     np.testing.assert_array_equal(np.nonzero(changed)[0], np.arange(j - 13, j + 14))
 
 
-def test_gastnet_predict_equals_the_model_on_the_edge_padded_centred_window():
+@pytest.mark.parametrize("name", list_lifters())
+def test_predict_equals_the_model_on_the_edge_padded_window_centred_on_each_frame(name):
     torch.manual_seed(0)
-    lifter = create_lifter("gastnet", pretrained=False, device="cpu")
-    x = np.random.default_rng(3).uniform(-0.5, 0.5, size=(20, 17, 2)).astype(np.float32)
+    spec = get_spec(name)
+    frames = min(spec.frames)
+    lifter = create_lifter(name, frames=frames, pretrained=False, device="cpu")
+    model = lifter.model
+    if spec.kind == "dense":
+        offsets, centre = np.arange(-(frames // 2), frames // 2 + 1), 0
+    else:
+        offsets = np.asarray(model.window_offsets)
+        centre = 0 if spec.kind == "center" else model.output_index
+    T = 20
+    x = np.random.default_rng(3).uniform(-0.5, 0.5, size=(T, 17, 2)).astype(np.float32)
     y = lifter.predict(x, flip=False)
-    for i in (0, 5, 19):
-        idx = np.clip(np.arange(i - 13, i + 14), 0, 19)
+    for i in (0, 5, T - 1):
+        idx = np.clip(i + offsets, 0, T - 1)
         with torch.no_grad():
-            ref = lifter.model(torch.from_numpy(x[idx])[None])[0, 0].numpy()
+            ref = model(torch.from_numpy(x[idx])[None])[0, centre].numpy()
         ref[0] = 0
         np.testing.assert_allclose(y[i], ref, atol=1e-5)
 

@@ -285,16 +285,22 @@ def train(
         "Human3.6M 3D poses in VideoPose3D's format (data_3d_h36m.npz or the 17-joint file).")
     )],
     lifter: LifterOpt = LifterName("gastnet"),
-    frames: Annotated[int, typer.Option("--frames", help="Receptive field / window length (the model's presets).")] = 27,
+    frames: Annotated[Optional[int], typer.Option("--frames", help=(
+        "Window length, one of the lifter's presets (default: the lifter's default).")
+    )] = None,
     out: Annotated[Optional[Path], typer.Option("--out", file_okay=False, help=(
         "Run folder (resumes from its last.pt); default runs/<lifter>_<frames>f.")
     )] = None,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Epochs.")] = 60,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Samples per step (all processes).")] = 128,
-    lr: Annotated[float, typer.Option("--lr", help="Initial learning rate.")] = 1e-3,
-    lr_decay: Annotated[float, typer.Option("--lr-decay", help="Learning-rate factor after each epoch.")] = 0.95,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="adam (amsgrad) or adamw.")] = "adam",
-    weight_decay: Annotated[float, typer.Option("--weight-decay", help="Weight decay.")] = 0.0,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs (default: the paper's).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help=(
+        "Samples per step, all processes together (default: the paper's).")
+    )] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Initial learning rate (default: the paper's).")] = None,
+    lr_decay: Annotated[Optional[float], typer.Option("--lr-decay", help=(
+        "Learning-rate factor after each epoch (default: the paper's).")
+    )] = None,
+    optimizer: Annotated[Optional[str], typer.Option("--optimizer", help="adam (amsgrad) or adamw.")] = None,
+    weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="Weight decay.")] = None,
     subsample: Annotated[int, typer.Option("--subsample", min=1, help=(
         "Use every n-th frame as a window centre (the phase rotates each epoch).")
     )] = 1,
@@ -316,13 +322,16 @@ def train(
     )] = None,
 ) -> None:
     """Train a lifter on Human3.6M S1, S5, S6, S7, S8 (resumable; run under torchrun for several GPUs)."""
+    from .lifters import get_spec
     from .training import TrainConfig, train as train_fn
 
-    cfg = TrainConfig(data=str(data), out=str(out or Path("runs") / f"{lifter.value}_{frames}f"), lifter=lifter.value,
-                      frames=frames, epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay,
-                      optimizer=optimizer, weight_decay=weight_decay, subsample=subsample,
-                      samples_per_epoch=samples_per_epoch, seed=seed, device=device.value, flip=flip, noise=noise,
-                      joint_dropout=joint_dropout, coco_synthesis=coco_synthesis, max_hours=max_hours)
+    spec = get_spec(lifter.value)
+    frames = frames or spec.default_frames
+    cfg = run(TrainConfig.for_lifter, str(data), lifter.value, frames=frames,
+              out=str(out or Path("runs") / f"{lifter.value}_{frames}f"), epochs=epochs, batch_size=batch_size,
+              lr=lr, lr_decay=lr_decay, optimizer=optimizer, weight_decay=weight_decay, subsample=subsample,
+              samples_per_epoch=samples_per_epoch, seed=seed, device=device.value, flip=flip, noise=noise,
+              joint_dropout=joint_dropout, coco_synthesis=coco_synthesis, max_hours=max_hours)
     summary_ = run(train_fn, cfg, log=lambda m: err_console.print(m, highlight=False, markup=False),
                    progress=TrainProgress())
     out_console.print(f"{cfg.out}/final.pt (epochs completed: {summary_['epochs_completed']}, best validation "

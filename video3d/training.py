@@ -61,6 +61,14 @@ class TrainConfig:
     max_hours: float | None = None  # stop cleanly (checkpoint saved) after this long
     model_overrides: dict = field(default_factory=dict)  # config fields to change, e.g. {'channels': 16} in tests
 
+    @classmethod
+    def for_lifter(cls, data: str, lifter: str = "gastnet", **settings) -> "TrainConfig":
+        """The lifter's paper recipe (its spec), with ``settings`` on top (None values are left out)."""
+        spec = get_spec(lifter)
+        chosen = {**spec.recipe, **{k: v for k, v in settings.items() if v is not None}}
+        chosen.setdefault("frames", spec.default_frames)
+        return cls(data=data, lifter=lifter, **chosen)
+
     def validate(self) -> None:
         if self.lifter not in _known_lifters():
             get_spec(self.lifter)  # raises with the list of valid names

@@ -6,7 +6,7 @@ call ``register_lifter``; the package imports every module in the folder, so not
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Literal
 
 import torch.nn as nn
@@ -32,6 +32,7 @@ class LifterSpec:
     default_frames: int
     paper_params: dict[int, float]  # parameter count by frames, from the paper / MODELS.md
     code_license: str
+    recipe: dict = field(default_factory=dict)  # the paper's training settings (TrainConfig fields)
 
 
 _REGISTRY: dict[str, LifterSpec] = {}

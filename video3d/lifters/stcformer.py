@@ -1,0 +1,168 @@
+"""STCFormer: spatio-temporal criss-cross attention (Tang et al., CVPR 2023).
+
+One readable file. Reference: the authors' code (zhenhuat/STCFormer) and ../shared/MODELS.md.
+
+Input (B, T, J, 2): T = 27, 81 or 243 frames sampled every ``stride`` frames (3 by default, so "27"
+spans 79 video frames) -> output (B, T, J, 3): a root-relative 3D pose for every sampled frame
+(sequence to sequence). At inference video3d takes, for each video frame, the centre output of the
+window centred on it, never the first (the authors' demo did that and its 3D lags by half a window).
+
+Each of the 6 blocks: pre-LayerNorm, one qkv projection, channels split in half. One half attends
+across the 17 joints within each frame, the other across the T frames of each joint, each with
+8 heads and the authors' scale (C/2)^-0.5. Both halves add a structure-enhanced positional term to the
+attention output: a depthwise 3x3 convolution over (time, joint) of their values, plus a learned
+embedding of 5 body parts (torso, right leg, left leg, left arm, right arm). The authors' code scales
+the part embedding by 1e-4 (spatial) and 1e-9 (temporal) behind DropPath(0.5); we keep that, since
+their numbers come from it. Halves concatenated -> projection -> residual; then a pre-LN MLP (4C,
+GELU, dropout 0.1, no biases) with a residual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .registry import LifterSpec, register_lifter
+
+BODY_PARTS = (0, 1, 1, 1, 2, 2, 2, 0, 0, 0, 0, 3, 3, 3, 4, 4, 4)  # H36M-17 joint -> part
+
+
+@dataclass
+class STCFormerConfig:
+    frames: int = 27  # sampled frames per window
+    stride: int = 3  # video frames between two sampled frames
+    channels: int = 256  # 512 for STCFormer-L
+    blocks: int = 6
+    heads: int = 8  # per half
+    mlp_ratio: int = 4
+    dropout: float = 0.1
+    part_drop_path: float = 0.5
+    num_joints: int = 17
+    in_features: int = 2
+
+    @classmethod
+    def for_frames(cls, frames: int, **overrides) -> "STCFormerConfig":
+        if frames not in (27, 81, 243):
+            raise ValueError(f"STCFormer has 27, 81 or 243 frames, not {frames}")
+        return cls(**{"frames": frames, **overrides})
+
+
+class DropPath(nn.Module):
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand(x.shape[0], *([1] * (x.ndim - 1)), device=x.device) >= self.p
+        return x * keep / (1.0 - self.p)
+
+
+class CrissCrossAttention(nn.Module):
+    def __init__(self, cfg: STCFormerConfig):
+        super().__init__()
+        C = cfg.channels
+        self.heads = cfg.heads
+        self.scale = (C // 2) ** -0.5
+        self.norm = nn.LayerNorm(C)
+        self.qkv = nn.Linear(C, 3 * C)
+        self.proj = nn.Linear(C, C)
+        # structure-enhanced positional embedding
+        self.conv_spatial = nn.Conv2d(C // 2, C // 2, 3, padding=1, groups=C // 2)  # over (time, joint)
+        self.conv_temporal = nn.Conv2d(C // 2, C // 2, 3, padding=1, groups=C // 2)
+        self.part_embed = nn.Embedding(5, C // 2 // cfg.heads)
+        self.register_buffer("parts", torch.tensor(BODY_PARTS), persistent=False)
+        self.part_drop = DropPath(cfg.part_drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, J, C = x.shape
+        H, D = self.heads, C // 2 // self.heads
+        q, k, v = self.qkv(self.norm(x)).chunk(3, dim=-1)  # (B, T, J, C) each
+        (qs, qt), (ks, kt), (vs, vt) = q.chunk(2, -1), k.chunk(2, -1), v.chunk(2, -1)  # halves: (B, T, J, C/2)
+
+        def heads_over_joints(a):  # (B, T, J, C/2) -> (B, H, T, J, D): attend across J
+            return a.view(B, T, J, H, D).permute(0, 3, 1, 2, 4)
+
+        def heads_over_frames(a):  # (B, T, J, C/2) -> (B, H, J, T, D): attend across T
+            return a.view(B, T, J, H, D).permute(0, 3, 2, 1, 4)
+
+        # depthwise conv over (time, joint) of the values, channels first: (B, C/2, T, J)
+        conv_s = self.conv_spatial(vs.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)  # (B, T, J, C/2)
+        conv_t = self.conv_temporal(vt.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)  # (B, T, J, C/2)
+        part = self.part_drop(self.part_embed(self.parts)[None])  # (1, J, D)
+
+        ys = F.scaled_dot_product_attention(heads_over_joints(qs), heads_over_joints(ks), heads_over_joints(vs),
+                                            scale=self.scale)  # (B, H, T, J, D)
+        ys = ys + heads_over_joints(conv_s) + 1e-4 * part  # part broadcasts over (B, H, T)
+        yt = F.scaled_dot_product_attention(heads_over_frames(qt), heads_over_frames(kt), heads_over_frames(vt),
+                                            scale=self.scale)  # (B, H, J, T, D)
+        yt = yt + heads_over_frames(conv_t)
+        yt = yt.transpose(2, 3) + 1e-9 * part  # (B, H, T, J, D)
+        y = torch.cat([ys, yt], dim=-1)  # per head: spatial D then temporal D: (B, H, T, J, 2D)
+        y = y.permute(0, 2, 3, 1, 4).reshape(B, T, J, C)  # heads side by side: (B, T, J, C)
+        return x + self.proj(y)
+
+
+class STCBlock(nn.Module):
+    def __init__(self, cfg: STCFormerConfig):
+        super().__init__()
+        C = cfg.channels
+        self.attention = CrissCrossAttention(cfg)
+        self.norm = nn.LayerNorm(C)
+        self.mlp = nn.Sequential(nn.Linear(C, cfg.mlp_ratio * C, bias=False), nn.GELU(), nn.Dropout(cfg.dropout),
+                                 nn.Linear(cfg.mlp_ratio * C, C, bias=False), nn.Dropout(cfg.dropout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.attention(x)  # includes its residual
+        return x + self.mlp(self.norm(x))
+
+
+class STCFormer(nn.Module):
+    kind = "seq2seq"
+
+    def __init__(self, cfg: STCFormerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Linear(cfg.in_features, cfg.channels, bias=False)
+        self.blocks = nn.ModuleList([STCBlock(cfg) for _ in range(cfg.blocks)])
+        self.head = nn.Linear(cfg.channels, 3, bias=False)
+
+    @property
+    def receptive_field(self) -> int:
+        """Video frames a window spans."""
+        return (self.cfg.frames - 1) * self.cfg.stride + 1
+
+    @property
+    def window_offsets(self) -> list[int]:
+        half = self.cfg.frames // 2
+        return [(i - half) * self.cfg.stride for i in range(self.cfg.frames)]
+
+    @property
+    def output_index(self) -> int:
+        return self.cfg.frames // 2  # the window's centre
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, J, _ = x.shape
+        x = F.gelu(self.embed(x))  # (B, T, J, C)
+        for block in self.blocks:
+            x = block(x)  # (B, T, J, C)
+        return self.head(x)  # (B, T, J, 3)
+
+
+register_lifter(LifterSpec(
+    name="stcformer",
+    title="STCFormer (Tang et al. 2023)",
+    model_cls=STCFormer,
+    config_cls=STCFormerConfig,
+    config_for_frames=STCFormerConfig.for_frames,
+    kind="seq2seq",
+    frames=(27, 81, 243),
+    default_frames=27,
+    paper_params={27: 4.75e6, 81: 4.75e6, 243: 4.75e6},  # the same for every T: nothing depends on T
+    code_license="no licence file in the authors' repository; this reimplementation AGPL-3.0",
+    recipe=dict(optimizer="adam", lr=1e-3, lr_decay=0.96, weight_decay=0.0, batch_size=128, epochs=80),
+))
