@@ -24,6 +24,7 @@ from video3d import pipeline  # noqa: E402
 from video3d.render import Scene3D, SideBySideRenderer  # noqa: E402
 from video3d.results import PoseResult  # noqa: E402
 from video3d.sequence import PoseSequence  # noqa: E402
+from video3d.world import to_world  # noqa: E402
 from video3d.video import VideoWriter, probe, read_frames  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,13 +60,20 @@ def fake_result(T: int) -> PoseResult:
     return r
 
 
+def world_scene(result: PoseResult) -> Scene3D:
+    roots = np.zeros((result.num_persons, result.num_frames, 3))
+    roots[:, :, 0] = np.arange(result.num_persons)[:, None] * 1.5  # side by side, 4 m from the camera
+    roots[:, :, 2] = 4.0
+    return Scene3D(to_world(result.keypoints_3d(), roots).poses, list(result.track_ids))
+
+
 def matplotlib_panel_fps(result: PoseResult, T: int, size: int = 720) -> float:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    scene = Scene3D.from_camera_space(result.keypoints_3d(), list(result.track_ids))
+    scene = world_scene(result)
     from video3d.layouts import H36M17
 
     fig = plt.figure(figsize=(size / 100, size / 100), dpi=100)
@@ -109,7 +117,7 @@ def main() -> None:
         pipeline.render(video, result, Path(tmp) / "out.mp4", force=True)
         full = T / (time.perf_counter() - start)
 
-        scene = Scene3D.from_camera_space(result.keypoints_3d(), list(result.track_ids))
+        scene = world_scene(result)
         renderer = SideBySideRenderer(info.frame_size, result.keypoints_2d()[..., :2], "coco17", scene)
         frame = next(iter(read_frames(info)))
         start = time.perf_counter()

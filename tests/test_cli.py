@@ -206,3 +206,22 @@ def test_train_one_short_epoch(tiny_dataset, tmp_path):
 def test_train_refuses_test_subjects_via_the_api_only():
     # the CLI has no option to train on S9/S11 at all; the API refuses them
     assert "--train-subjects" not in invoke("train", "--help").stdout
+
+
+def test_reconstruct_from_saved_keypoints_skips_detection(sample_2d, tmp_path, random_checkpoint, monkeypatch):
+    monkeypatch.setenv("VIDEO3D_DETECTOR", str(tmp_path / "no_such_detector.pt"))  # would fail if used
+    r = invoke("reconstruct", SAMPLE, "--keypoints", sample_2d, "--weights", random_checkpoint, "-o", tmp_path,
+               "--export", "npz,bvh", "--no-trajectory")
+    assert r.exit_code == 0, r.stderr
+    d = np.load(tmp_path / "mannequin_walk_poses.npz")
+    assert d["keypoints_3d"].shape == (1, 165, 17, 3) and not bool(d["trajectory"])
+    assert (tmp_path / "mannequin_walk_1.bvh").is_file() or list(tmp_path.glob("mannequin_walk_*.bvh"))
+    assert probe(tmp_path / "mannequin_walk_3d.mp4").width == 640 + 480
+
+
+def test_reconstruct_refuses_keypoints_of_another_size(tmp_path, random_checkpoint):
+    kp = np.random.default_rng(0).uniform(0, 90, size=(1, 30, 17, 3)).astype(np.float32)
+    np.savez(tmp_path / "k.npz", keypoints_2d=kp, layout_2d="coco17", frame_size=[50, 50], fps=25.0)
+    r = invoke("reconstruct", make_video(tmp_path / "v.mp4", frames=30), "--keypoints", tmp_path / "k.npz",
+               "--weights", random_checkpoint, "-o", tmp_path / "o")
+    one_line_error(r, 2, "the video is 96x64")

@@ -1,6 +1,7 @@
 import numpy as np
 
-from video3d.render import BACKGROUND, Scene3D, SideBySideRenderer, camera_to_display
+from video3d.render import BACKGROUND, Scene3D, SideBySideRenderer
+from video3d.world import to_world
 
 
 def standing_pose():
@@ -18,15 +19,17 @@ def standing_pose():
     return pose
 
 
-def test_display_frame_stands_people_up():
-    up = camera_to_display(standing_pose())
-    assert up[10, 2] > up[0, 2] > up[3, 2]  # head above pelvis above ankle
+def scene_of(poses_cam, ids):
+    """Scene3D of camera-space root-relative poses (P, T, 17, 3), each person standing where they are."""
+    roots = np.zeros(poses_cam.shape[:2] + (3,))
+    roots[..., 2] = 4.0
+    return Scene3D(to_world(poses_cam, roots).poses, ids)
 
 
-def test_scene_floor_is_the_lowest_joint():
-    poses = np.stack([standing_pose()] * 3)[None]
-    scene = Scene3D.from_camera_space(poses, [7])
-    assert np.nanmin(scene.poses[..., 2]) == 0.0
+def test_scene_floor_is_at_the_feet():
+    scene = scene_of(np.stack([standing_pose()] * 3)[None], [7])
+    assert abs(scene.floor) < 1e-6
+    assert np.nanmin(scene.poses[..., [3, 6], 2]) == 0.0
 
 
 def test_side_by_side_size_and_content():
@@ -34,7 +37,7 @@ def test_side_by_side_size_and_content():
     kp2d = np.full((1, T, 17, 2), np.nan, np.float32)
     kp2d[0, :, :, 0] = np.linspace(100, 200, 17)
     kp2d[0, :, :, 1] = np.linspace(50, 400, 17)
-    scene = Scene3D.from_camera_space(np.stack([standing_pose()] * T)[None], [1])
+    scene = scene_of(np.stack([standing_pose()] * T)[None], [1])
     r = SideBySideRenderer((640, 480), kp2d, "coco17", scene)
     frame = np.full((480, 640, 3), 40, np.uint8)
     out = r.render(frame, 1)
@@ -48,14 +51,14 @@ def test_side_by_side_size_and_content():
 def test_invalid_frames_draw_no_skeleton():
     poses = np.stack([standing_pose()] * 2)[None].copy()
     poses[0, 1] = np.nan
-    scene = Scene3D.from_camera_space(poses, [1])
+    scene = scene_of(poses, [1])
     r = SideBySideRenderer((320, 240), np.full((1, 2, 17, 2), np.nan, np.float32), "coco17", scene)
     np.testing.assert_array_equal(r.render_3d(1), r._grid)
     assert not np.array_equal(r.render_3d(0), r._grid)
 
 
 def test_view_target_projects_to_panel_centre():
-    scene = Scene3D.from_camera_space(standing_pose()[None, None], [1])
+    scene = scene_of(standing_pose()[None, None], [1])
     r = SideBySideRenderer((320, 240), np.zeros((1, 1, 17, 2)), "coco17", scene)
     uv, _ = r.project(r.target[None])
     np.testing.assert_allclose(uv[0], [120, 120], atol=1e-3)

@@ -26,6 +26,7 @@ from . import __version__
 from .detector import DEFAULT_DETECTOR, DETECTOR_ENV
 from .errors import Video3DError
 from .lifters import list_lifters
+from .pipeline import SMOOTHING, DEFAULT_SMOOTHING
 
 err_console = Console(stderr=True)
 out_console = Console()
@@ -82,6 +83,54 @@ DetectorOpt = Annotated[Optional[str], typer.Option(
 PersonsOpt = Annotated[str, typer.Option(
     "--persons", help="How many people: 1 = the main subject (the longest, largest track), N = the N main ones, "
                       "or 'all'.")]
+
+
+class Rebase(str, Enum):
+    sequence = "sequence"
+    frame = "frame"
+    none = "none"
+
+
+class Up(str, Enum):
+    y = "y"
+    z = "z"
+
+
+Smooth = Enum("Smooth", {name: name for name in SMOOTHING}, type=str)
+
+SmoothOpt = Annotated[Smooth, typer.Option("--smooth", help=(
+    "Temporal smoothing: light = One-Euro on the 3D (keeps fast motion), strong = One-Euro on the 2D and "
+    "the 3D, savgol = Savitzky-Golay on the 3D, none."))]
+TrajectoryOpt = Annotated[bool, typer.Option("--trajectory/--no-trajectory", help=(
+    "Move people through the 3D scene along their (approximate) estimated path; off: each stays at their "
+    "median place."))]
+RebaseOpt = Annotated[Rebase, typer.Option("--rebase", help=(
+    "Floor: sequence = each person's feet on z=0 over the video; frame = the lowest joint of every frame on "
+    "z=0; none = heights as estimated."))]
+ExportOpt = Annotated[str, typer.Option("--export", help=(
+    "Comma-separated formats to write: npz (always), json, csv, bvh (one BVH per person)."))]
+UpOpt = Annotated[Up, typer.Option("--up", help="BVH up axis: y (the BVH convention) or z.")]
+
+
+def parse_export(value: str) -> tuple[str, ...]:
+    from .exports import parse_formats
+
+    try:
+        return tuple(parse_formats(value))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--export'") from None
+
+
+def parse_size(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        w, h = (int(v) for v in value.lower().split("x"))
+        if w > 0 and h > 0:
+            return w, h
+    except ValueError:
+        pass
+    raise typer.BadParameter(f"{value!r} is not WIDTHxHEIGHT", param_hint="'--frame-size'")
 
 
 def parse_persons(value: str) -> int | str:
@@ -175,15 +224,26 @@ def reconstruct(
     persons: PersonsOpt = "1",
     device: DeviceOpt = Device.auto,
     no_video: Annotated[bool, typer.Option("--no-video", help="Write the keypoints only, no rendered video.")] = False,
+    keypoints: Annotated[Optional[Path], typer.Option("--keypoints", exists=True, help=(
+        "Skip detection: 2D keypoints from an npz (e.g. `video3d detect`), an OpenPose output folder (BODY_25 or "
+        "COCO-18) or a COCO-format JSON file."))] = None,
+    smooth: SmoothOpt = Smooth(DEFAULT_SMOOTHING),
+    trajectory: TrajectoryOpt = True,
+    rebase: RebaseOpt = Rebase.sequence,
+    export: ExportOpt = "npz",
+    up: UpOpt = Up.y,
     force: ForceOpt = False,
 ) -> None:
     """Video -> 2D keypoints -> 3D poses -> side-by-side video and npz (detect + lift + render)."""
     from .pipeline import reconstruct as reconstruct_fn
 
     n = parse_persons(persons)
+    formats = parse_export(export)
     out = run(reconstruct_fn, video, output_dir=output_dir, lifter=lifter.value, weights=weights, detector=detector,
-              persons=n, device=device.value, write_video=not no_video, force=force, progress=RichProgress())
-    summary(out.result, [p for p in (out.npz, out.video) if p is not None])
+              persons=n, device=device.value, write_video=not no_video, keypoints=keypoints, smooth=smooth.value,
+              trajectory=trajectory, rebase=rebase.value, export=formats, up=up.value, force=force,
+              progress=RichProgress())
+    summary(out.result, [p for p in (out.npz, *out.exports, out.video) if p is not None])
 
 
 @app.command()
@@ -210,28 +270,73 @@ def detect(
 
 @app.command()
 def lift(
-    keypoints: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help=(
-        "npz with keypoints_2d ((P,) T, J, 2 or 3), layout_2d (coco17 or h36m17) and frame_size (w, h), "
-        "e.g. from `video3d detect`."))],
+    keypoints: Annotated[Path, typer.Argument(exists=True, help=(
+        "2D keypoints: an npz with keypoints_2d ((P,) T, J, 2 or 3), layout_2d (coco17 or h36m17) and frame_size "
+        "(w, h), e.g. from `video3d detect`; an OpenPose output folder; or a COCO-format JSON file."))],
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", dir_okay=False, help="Output npz; default <input>_3d.npz beside the input.")] = None,
     lifter: LifterOpt = LifterName("gastnet"),
     weights: WeightsOpt = None,
     device: DeviceOpt = Device.auto,
-    fps: Annotated[Optional[float], typer.Option("--fps", min=0.001, help="Frame rate, if the npz has none.")] = None,
+    fps: Annotated[Optional[float], typer.Option("--fps", min=0.001, help="Frame rate, if the input has none.")] = None,
+    frame_size: Annotated[Optional[str], typer.Option("--frame-size", help=(
+        "WIDTHxHEIGHT of the frames, if the input has none (OpenPose).")
+    )] = None,
+    smooth: SmoothOpt = Smooth(DEFAULT_SMOOTHING),
+    trajectory: TrajectoryOpt = True,
+    rebase: RebaseOpt = Rebase.sequence,
+    export: ExportOpt = "npz",
+    up: UpOpt = Up.y,
     force: ForceOpt = False,
 ) -> None:
-    """2D -> 3D: lift keypoints from any source to 3D poses (npz)."""
+    """2D -> 3D: lift keypoints from any source to 3D poses (npz, and other formats with --export)."""
+    from .exports import export as export_fn
+    from .importers import load_keypoints
     from .io import check_output
-    from .pipeline import lift as lift_fn
+    from .pipeline import lift as lift_fn, place
+
+    formats = parse_export(export)
+    size = parse_size(frame_size)
+    stem = keypoints.stem.removesuffix("_2d") if keypoints.is_file() else keypoints.name
+    output = output or keypoints.with_name(f"{stem}_3d.npz")
+    run(check_output, output, force)
+    result = run(load_keypoints, keypoints, fps=fps, frame_size=size)
+    run(lift_fn, result, lifter=lifter.value, weights=weights, device=device.value, smooth=smooth.value,
+        progress=RichProgress())
+    run(place, result, trajectory=trajectory, rebase=rebase.value)
+    run(result.save_npz, output, force=force)
+    extra = run(export_fn, result, output.with_name(output.stem), list(formats), up.value, force)
+    summary(result, [output, *extra])
+
+
+@app.command("export")
+def export_cmd(
+    poses: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="npz from `video3d lift` or `reconstruct`.")],
+    formats: Annotated[str, typer.Option("--format", "-f", help="Comma-separated: json, csv, bvh.")] = "bvh",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help=(
+        "Output path without extension (BVH adds _<track id>); default beside the npz.")
+    )] = None,
+    up: UpOpt = Up.y,
+    trajectory: TrajectoryOpt = True,
+    rebase: RebaseOpt = Rebase.sequence,
+    force: ForceOpt = False,
+) -> None:
+    """Convert saved poses to BVH (opens in Blender), JSON or CSV."""
+    from .exports import export as export_fn
+    from .errors import InputError
+    from .pipeline import place
     from .results import load_npz
 
-    output = output or keypoints.with_name(f"{keypoints.stem.removesuffix('_2d')}_3d.npz")
-    run(check_output, output, force)
-    result = run(load_npz, keypoints, fps=fps)
-    run(lift_fn, result, lifter=lifter.value, weights=weights, device=device.value, progress=RichProgress())
-    run(result.save_npz, output, force=force)
-    summary(result, [output])
+    chosen = [f for f in parse_export(formats) if f != "npz"]
+    result = run(load_npz, poses)
+    if not result.persons_3d:
+        fail(f"{poses} holds 2D keypoints only; lift them first (video3d lift)", InputError.exit_code)
+    if result.world is None:
+        run(place, result, trajectory=trajectory, rebase=rebase.value)
+    stem = output or poses.with_name(poses.stem.removesuffix("_poses"))
+    paths = run(export_fn, result, stem, chosen, up.value, force)
+    for path in paths:
+        out_console.print(str(path), highlight=False)
 
 
 @app.command()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from .detector import PoseDetector
 from .errors import InputError
-from .geometry import normalize_screen_coordinates, solve_translation
+from .geometry import normalize_screen_coordinates
 from .io import check_output
 from .layouts import H36M17, coco17_to_h36m17
 from .lifters import Lifter, create_lifter
@@ -21,8 +22,10 @@ from .progress import Progress, stage
 from .render import Scene3D, SideBySideRenderer
 from .results import PoseResult
 from .sequence import PoseSequence
+from .smoothing import OneEuro, SavitzkyGolay
 from .tracks import TrackBuilder, lifter_input, segments, select_persons, stitch_tracks
 from .video import VideoWriter, probe, read_frames
+from .world import estimate_roots, to_world
 
 DEFAULT_OUTPUT_DIR = Path("video3d_output")
 MIN_JOINTS_PRESENT = 9  # a frame counts as 'person seen' with at least this many H36M joints
@@ -58,11 +61,30 @@ def to_h36m(seq: PoseSequence) -> PoseSequence:
     raise InputError(f"cannot convert the {seq.layout} layout to h36m17")
 
 
+SMOOTHING = {  # preset -> (filter on the 2D before lifting, filter on the 3D after)
+    "none": (None, None),
+    "light": (None, OneEuro(min_cutoff=1.5, beta=1.0)),  # 3D only; the cutoff rises fast with speed
+    "strong": (OneEuro(min_cutoff=1.0, beta=0.5), OneEuro(min_cutoff=0.5, beta=0.3)),
+    "savgol": (None, SavitzkyGolay(window=9, order=2)),
+}
+DEFAULT_SMOOTHING = "none"
+
+
+def _smooth_2d(x: np.ndarray, filt, fps: float) -> np.ndarray:
+    """Filter 2D pixels in units of the person's height, so one preset fits near and far people."""
+    height = float(np.nanmedian(x[..., 1].max(-1) - x[..., 1].min(-1))) or 1.0
+    return filt(x / height, fps) * height
+
+
 def lift(result: PoseResult, lifter: str | Lifter = "gastnet", weights: str | os.PathLike | None = None,
-         device: str = "auto", max_gap: float = 0.5, flip: bool = True,
+         device: str = "auto", max_gap: float = 0.5, flip: bool = True, smooth: str = DEFAULT_SMOOTHING,
          progress: Progress | None = None) -> PoseResult:
     """Lift every person's 2D track to 3D. Gaps up to ``max_gap`` seconds are bridged (and flagged as
-    interpolated); longer ones split the track, and frames in them stay invalid (NaN)."""
+    interpolated); longer ones split the track, and frames in them stay invalid (NaN). ``smooth`` names a
+    preset of SMOOTHING (filters on the 2D before and/or the 3D after lifting)."""
+    if smooth not in SMOOTHING:
+        raise InputError(f"unknown smoothing {smooth!r}; choose from {', '.join(SMOOTHING)}")
+    filt_2d, filt_3d = SMOOTHING[smooth]
     start = time.perf_counter()
     model = lifter if isinstance(lifter, Lifter) else create_lifter(lifter, weights=weights, device=device)
     rf = model.receptive_field
@@ -80,7 +102,10 @@ def lift(result: PoseResult, lifter: str | Lifter = "gastnet", weights: str | os
             for s, e in segments(present, gap):
                 x = lifter_input(seq.with_(keypoints=np.where(present[:, None, None], seq.keypoints, np.nan),
                                            confidence=np.where(present[:, None], seq.confidence, 0.0)), s, e)
-                out[s:e] = model.predict(normalize_screen_coordinates(x, w, h), flip=flip)
+                if filt_2d is not None:
+                    x = _smooth_2d(x, filt_2d, result.fps)
+                y = model.predict(normalize_screen_coordinates(x, w, h), flip=flip)
+                out[s:e] = filt_3d(y, result.fps) if filt_3d is not None else y
             valid = np.isfinite(out[..., 0]).all(-1)
             persons_3d.append(PoseSequence(out, valid[:, None].repeat(17, 1).astype(np.float32), result.fps,
                                            "h36m17", track_id=person.track_id))
@@ -89,26 +114,24 @@ def lift(result: PoseResult, lifter: str | Lifter = "gastnet", weights: str | os
     result.persons_3d = persons_3d
     result.interpolated = np.stack(interpolated) if interpolated else np.zeros((0, result.num_frames), bool)
     weights_name = Path(model.weights_path).name if model.weights_path else "untrained"
-    result.lifter = f"{model.name} ({weights_name})"
+    result.lifter = f"{model.name} ({weights_name})" + (f", smoothing {smooth}" if smooth != "none" else "")
     result.timings["lift"] = time.perf_counter() - start
     return result
 
 
-def person_offsets(result: PoseResult, focal: float | None = None) -> np.ndarray | None:
-    """(P, T, 3) camera-space placement of each person for the 3D view: each person's mean root
-    position relative to the group's mean (approximate: the focal length is assumed, ~53 degrees)."""
-    if not result.persons_3d or result.num_persons < 2:
-        return None
-    w, h = result.frame_size
-    f = focal or float(max(w, h))
-    means = []
-    for p2, p3 in zip(result.persons_2d, result.persons_3d):
-        kp = to_h36m(p2)
-        t = solve_translation(kp.keypoints, p3.keypoints, f, (w / 2, h / 2), kp.confidence)
-        means.append(np.nanmedian(t, axis=0) if np.isfinite(t).any() else np.zeros(3))
-    means = np.nan_to_num(np.array(means))
-    rel = means - means.mean(0)
-    return np.broadcast_to(rel[:, None, :], (result.num_persons, result.num_frames, 3)).astype(np.float32)
+def place(result: PoseResult, trajectory: bool = False, rebase: str = "sequence", focal: float | None = None) -> PoseResult:
+    """Put the lifted people into one upright world frame (see ``video3d.world``): the up direction and the
+    floor estimated from the video, each person at their (approximate) position, moving if ``trajectory``,
+    on a skeleton of constant bone lengths (their median; ``video3d.skeleton``)."""
+    if not result.persons_3d:
+        raise InputError("nothing to place: the poses are not lifted yet")
+    poses = result.keypoints_3d()
+    h36m = [to_h36m(p) for p in result.persons_2d]
+    roots = estimate_roots([s.keypoints for s in h36m], poses, [s.confidence for s in h36m], result.frame_size,
+                           result.fps, focal)
+    # rigid: constant bone lengths, the skeleton that BVH export animates
+    result.world = to_world(poses, roots, trajectory=trajectory, rebase=rebase, rigid=True)
+    return result
 
 
 def render(video: str | os.PathLike, result: PoseResult, output: str | os.PathLike, force: bool = False,
@@ -122,7 +145,9 @@ def render(video: str | os.PathLike, result: PoseResult, output: str | os.PathLi
                          f"the video is {info.width}x{info.height}")
     scene = None
     if result.persons_3d:
-        scene = Scene3D.from_camera_space(result.keypoints_3d(), list(result.track_ids), person_offsets(result))
+        if result.world is None:
+            place(result)
+        scene = Scene3D(result.world.poses, list(result.track_ids))
     kp2d = result.keypoints_2d()[..., :2] if result.num_persons else np.zeros((0, result.num_frames, 17, 2))
     renderer = SideBySideRenderer(info.frame_size, kp2d, result.layout_2d, scene, azimuth, elevation)
     ow, oh = renderer.output_size
@@ -145,6 +170,7 @@ class ReconstructOutputs:
     result: PoseResult
     npz: Path
     video: Path | None
+    exports: list[Path] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -156,10 +182,15 @@ def output_paths(video: str | os.PathLike, output_dir: str | os.PathLike | None)
 
 def reconstruct(video: str | os.PathLike, output_dir: str | os.PathLike | None = None, lifter: str = "gastnet",
                 weights: str | os.PathLike | None = None, detector: str | None = None, persons: int | str = 1,
-                device: str = "auto", write_video: bool = True, force: bool = False,
+                device: str = "auto", write_video: bool = True, keypoints: str | os.PathLike | None = None,
+                smooth: str = DEFAULT_SMOOTHING, trajectory: bool = True, rebase: str = "sequence",
+                export: tuple[str, ...] = ("npz",), up: str = "y", force: bool = False,
                 progress: Progress | None = None) -> ReconstructOutputs:
-    """Video -> 2D tracks -> 3D -> npz (+ side-by-side video). Checks the outputs can be written and the
-    lifter's weights exist before the long work starts."""
+    """Video -> 2D tracks (or ``keypoints`` from a file) -> 3D -> npz (+ side-by-side video, + exports).
+    Checks that the outputs can be written and the lifter's weights exist before the long work starts."""
+    from .exports import export as export_fn
+    from .importers import load_keypoints
+
     npz_path, video_path = output_paths(video, output_dir)
     info = probe(video)  # bad input fails here, before anything else
     check_output(npz_path, force)
@@ -169,8 +200,27 @@ def reconstruct(video: str | os.PathLike, output_dir: str | os.PathLike | None =
     if info.frame_count is not None and info.frame_count < model.receptive_field:
         raise InputError(f"{info.path} has {info.frame_count} frames; the {model.name} lifter needs at least "
                          f"{model.receptive_field} (its receptive field)")
-    result = detect(video, detector=detector, persons=persons, device=device, progress=progress)
-    lift(result, model, device=device, progress=progress)
+    if keypoints is not None:
+        result = load_keypoints(keypoints, fps=info.fps, frame_size=info.frame_size)
+        if tuple(result.frame_size) != info.frame_size:
+            raise InputError(f"{keypoints} is for {result.frame_size[0]}x{result.frame_size[1]} frames, the video "
+                             f"is {info.width}x{info.height}")
+        selected = select_persons([(p, _boxes_of(p)) for p in result.persons_2d], persons, min_frames=1)
+        result.persons_2d = [p for p, _ in selected]
+    else:
+        result = detect(video, detector=detector, persons=persons, device=device, progress=progress)
+    lift(result, model, device=device, smooth=smooth, progress=progress)
+    place(result, trajectory=trajectory, rebase=rebase)
     result.save_npz(npz_path, force=force)
+    extra = export_fn(result, npz_path.with_name(npz_path.stem.removesuffix("_poses")), list(export), up, force)
     out_video = render(video, result, video_path, force=force, progress=progress) if write_video else None
-    return ReconstructOutputs(result, npz_path, out_video, dict(result.timings))
+    return ReconstructOutputs(result, npz_path, out_video, extra, dict(result.timings))
+
+
+def _boxes_of(seq: PoseSequence) -> np.ndarray:
+    """(T, 4) boxes around the seen keypoints (for choosing the main people of imported keypoints)."""
+    kp = seq.keypoints
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN frames give NaN boxes
+        lo, hi = np.nanmin(kp, axis=1), np.nanmax(kp, axis=1)
+    return np.concatenate([lo, hi], axis=-1).astype(np.float32)

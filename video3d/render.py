@@ -1,7 +1,8 @@
 """Side-by-side rendering with OpenCV: the input frame with the 2D skeletons | the 3D skeletons.
 
-The 3D panel is a square as tall as the input frame, drawn by projecting the skeletons through a
-fixed virtual camera (azimuth, elevation) looking at the scene, over a floor grid at the feet. The
+The 3D panel is a square as tall as the input frame, drawn by projecting the skeletons (in the upright
+world frame of ``video3d.world``) through a fixed virtual camera (azimuth, elevation) looking at the
+scene, over a floor grid at the feet. The
 scene's bounds are fixed for the whole video so the view never jumps. Right limbs are red, left limbs
 blue, the spine gold, in both panels; each person's track id is written by their head.
 OpenCV drawing is used rather than matplotlib because it renders a 720p frame pair in a few
@@ -15,7 +16,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .geometry import qrot
 from .layouts import get_layout
 
 # BGR
@@ -25,40 +25,25 @@ MIDDLE = (40, 190, 230)
 GRID = (205, 205, 205)
 BACKGROUND = (250, 250, 250)
 
-# GAST-Net's / VideoPose3D's display rotation: Human3.6M camera 0 of S1 (camera -> world, z up).
-DISPLAY_ROTATION = np.array([0.1407056, -0.1500701, -0.7552408, 0.6223280])
-
-
 def _colour(layout, edge) -> tuple[int, int, int]:
     side = layout.side_of_edge(edge)
     return LEFT if side > 0 else RIGHT if side < 0 else MIDDLE
 
 
-def camera_to_display(points: np.ndarray) -> np.ndarray:
-    """Camera-space poses (..., 3) -> the display frame (z up), GAST-Net's fixed rotation."""
-    q = np.broadcast_to(DISPLAY_ROTATION, points.shape[:-1] + (4,))
-    return qrot(q, points.astype(np.float64)).astype(np.float32)
-
-
 @dataclass
 class Scene3D:
-    """Poses already in the display frame (z up, metres): (P, T, 17, 3), NaN where invalid."""
+    """Poses in the world frame (z up, metres, floor at z = 0 unless rebased otherwise): (P, T, 17, 3),
+    NaN where invalid. Build it with ``video3d.world.to_world``."""
 
     poses: np.ndarray
     track_ids: list[int]
 
-    @classmethod
-    def from_camera_space(cls, poses_cam: np.ndarray, track_ids: list[int],
-                          offsets_cam: np.ndarray | None = None) -> "Scene3D":
-        """poses_cam: (P, T, 17, 3) root-relative; offsets_cam: (P, T, 3) per-person placement or None."""
-        poses = np.array(poses_cam, dtype=np.float32, copy=True)
-        if offsets_cam is not None:
-            poses = poses + offsets_cam[:, :, None, :]
-        poses = camera_to_display(poses)
-        finite = np.isfinite(poses[..., 2])
-        if finite.any():
-            poses[..., 2] -= np.nanmin(poses[..., 2])  # the lowest joint of the whole video stands on z = 0
-        return cls(poses, list(track_ids))
+    @property
+    def floor(self) -> float:
+        """Height of the floor grid: 0, or the lowest feet when the poses were not rebased onto a floor."""
+        feet = self.poses[..., [3, 6], 2]
+        feet = feet[np.isfinite(feet)]
+        return float(min(0.0, np.percentile(feet, 5))) if len(feet) else 0.0
 
 
 class SideBySideRenderer:
@@ -89,10 +74,11 @@ class SideBySideRenderer:
         if len(finite) == 0:
             finite = np.zeros((1, 3), np.float32)
         lo, hi = finite.min(0), finite.max(0)
+        self.floor_z = self.scene.floor if self.scene is not None else 0.0
         centre = (lo + hi) / 2
-        centre[2] = 0.0
-        self.extent = max(1.0, float(max(hi[0] - lo[0], hi[1] - lo[1], hi[2])) * 0.6 + 0.3)
-        self.target = centre + np.array([0, 0, min(hi[2], 2.0) * 0.45], np.float32)
+        centre[2] = self.floor_z
+        self.extent = max(1.0, float(max(hi[0] - lo[0], hi[1] - lo[1], hi[2] - self.floor_z)) * 0.6 + 0.3)
+        self.target = centre + np.array([0, 0, min(hi[2] - self.floor_z, 2.0) * 0.45], np.float32)
         az, el = np.radians(azimuth), np.radians(elevation)
         forward = -np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])  # from eye to target
         right = np.cross(forward, [0.0, 0.0, 1.0])
@@ -117,7 +103,8 @@ class SideBySideRenderer:
         cx, cy = self.target[0], self.target[1]
         ticks = np.arange(-np.ceil(half / step) * step, half + 1e-6, step)
         for t in ticks:
-            for a, b in (((cx + t, cy - half, 0), (cx + t, cy + half, 0)), ((cx - half, cy + t, 0), (cx + half, cy + t, 0))):
+            fz = self.floor_z
+            for a, b in (((cx + t, cy - half, fz), (cx + t, cy + half, fz)), ((cx - half, cy + t, fz), (cx + half, cy + t, fz))):
                 uv, _ = self.project(np.array([a, b], np.float32))
                 cv2.line(img, _pt(uv[0]), _pt(uv[1]), GRID, 1, cv2.LINE_AA)
         return img
@@ -135,7 +122,7 @@ class SideBySideRenderer:
                 a, b = edge
                 items.append(((z[a] + z[b]) / 2, "bone", (uv[a], uv[b], _colour(self.layout3d, edge))))
             shadow = pose.copy()
-            shadow[:, 2] = 0.0
+            shadow[:, 2] = self.floor_z
             suv, sz = self.project(shadow)
             for a, b in self.layout3d.edges:
                 items.append((1e9, "shadow", (suv[a], suv[b])))

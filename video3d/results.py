@@ -11,6 +11,12 @@ npz keys (documented in README.md):
   frame_size    int (2,)              (width, height)
   lifter        str                   the lifter and its weights ("" before lifting)
   source        str                   the input video's file name
+and, once placed in the world frame (``pipeline.place``; see video3d.world):
+  keypoints_3d_world float32 (P, T, 17, 3) metres, z up, people on the floor (z = 0), at their positions
+  root_positions     float32 (P, T, 3)     approximate camera-space root positions used for the placement
+  world_rotation     float32 (3, 3)        world = world_rotation @ camera
+  trajectory         bool                  people move through the scene (else each stays at their median place)
+  rebase             str                   how the floor was set: sequence, frame or none
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from .errors import InputError
 from .io import AtomicPath
 from .layouts import get_layout
 from .sequence import PoseSequence
+from .world import WorldFrame
 
 
 @dataclass
@@ -37,6 +44,7 @@ class PoseResult:
     interpolated: np.ndarray | None = None  # (P, T) bool
     lifter: str = ""
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    world: WorldFrame | None = None  # the people in an upright world frame (pipeline.place)
 
     @property
     def num_frames(self) -> int:
@@ -72,7 +80,7 @@ class PoseResult:
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         P, T = self.num_persons, self.num_frames
-        return {
+        out = {
             "keypoints_2d": self.keypoints_2d().astype(np.float32),
             "layout_2d": np.array(self.layout_2d),
             "keypoints_3d": self.keypoints_3d().astype(np.float32),
@@ -84,6 +92,15 @@ class PoseResult:
             "lifter": np.array(self.lifter),
             "source": np.array(self.source),
         }
+        if self.world is not None:
+            out.update({
+                "keypoints_3d_world": self.world.poses.astype(np.float32),
+                "root_positions": self.world.roots.astype(np.float32),
+                "world_rotation": self.world.rotation.astype(np.float32),
+                "trajectory": np.array(self.world.trajectory),
+                "rebase": np.array(self.world.rebase),
+            })
+        return out
 
     def save_npz(self, path: str | Path, force: bool = False) -> Path:
         """Write atomically (a temporary file, then rename)."""
@@ -146,4 +163,10 @@ def load_npz(path: str | Path, fps: float | None = None) -> PoseResult:
                              for p in range(len(k3))]
         result.lifter = str(data["lifter"])
         result.interpolated = np.asarray(data["interpolated"], bool) if "interpolated" in keys else None
+    if {"keypoints_3d_world", "root_positions", "world_rotation"} <= keys:
+        result.world = WorldFrame(np.asarray(data["world_rotation"], np.float32),
+                                  np.asarray(data["keypoints_3d_world"], np.float32),
+                                  np.asarray(data["root_positions"], np.float32),
+                                  bool(data["trajectory"]) if "trajectory" in keys else False,
+                                  str(data["rebase"]) if "rebase" in keys else "sequence")
     return result

@@ -1,0 +1,111 @@
+import numpy as np
+import pytest
+
+from video3d.smoothing import one_euro, savgol, savgol_coefficients
+from video3d.world import estimate_up, to_world, world_rotation
+
+from .test_render import standing_pose
+
+
+def tilt(poses, degrees):
+    """Pitch the camera: rotate camera-space poses about the camera's x axis."""
+    a = np.radians(degrees)
+    r = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    return poses @ r.T
+
+
+@pytest.mark.parametrize("degrees", [0, 15, -20, 35])
+def test_up_is_recovered_whatever_the_camera_pitch(degrees):
+    poses = tilt(np.stack([standing_pose()] * 5)[None], degrees)
+    up = estimate_up(poses)
+    expected = tilt(np.array([0.0, -1.0, 0.0]), degrees)
+    np.testing.assert_allclose(up, expected / np.linalg.norm(expected), atol=0.05)
+
+
+def test_world_rotation_is_proper_and_maps_up_to_z():
+    up = np.array([0.1, -0.95, 0.2])
+    up /= np.linalg.norm(up)
+    R = world_rotation(up)
+    np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-9)
+    assert np.linalg.det(R) == pytest.approx(1.0)
+    np.testing.assert_allclose(R @ up, [0, 0, 1], atol=1e-9)
+
+
+def walking(T=30):
+    poses = np.stack([standing_pose()] * T)[None]  # (1, T, 17, 3)
+    roots = np.zeros((1, T, 3))
+    roots[0, :, 0] = np.linspace(-1, 1, T)  # walks across, 5 m away
+    roots[0, :, 2] = 5.0
+    return poses, roots
+
+
+def test_people_stand_upright_on_the_floor():
+    poses, roots = walking()
+    w = to_world(tilt(poses, 20), tilt(roots, 20))
+    head, ankles = w.poses[0, :, 10], w.poses[0, :, [3, 6]]
+    assert (head[:, 2] > 1.4).all()
+    assert np.percentile(np.minimum(ankles[0, :, 2], ankles[1, :, 2]), 5) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_trajectory_moves_people_and_can_be_switched_off():
+    poses, roots = walking()
+    moving = to_world(poses, roots, trajectory=True).poses[0, :, 0]
+    still = to_world(poses, roots, trajectory=False).poses[0, :, 0]
+    assert np.ptp(moving[:, 0]) == pytest.approx(2.0, abs=1e-4)
+    assert np.ptp(still[:, 0]) < 1e-6
+
+
+def test_two_people_keep_their_places():
+    poses, roots = walking()
+    poses = np.concatenate([poses, poses])
+    roots = np.concatenate([roots, roots + np.array([2.0, 0.0, 0.0])])
+    w = to_world(poses, roots)
+    gap = w.poses[1, :, 0] - w.poses[0, :, 0]
+    np.testing.assert_allclose(gap[:, 0], 2.0, atol=1e-4)
+
+
+@pytest.mark.parametrize("rebase", ["frame", "none"])
+def test_rebase_modes(rebase):
+    poses, roots = walking()
+    poses = poses.copy()
+    poses[0, 5] += np.array([0, -0.3, 0])  # a jump: 30 cm up in frame 5
+    w = to_world(poses, roots, rebase=rebase).poses[0]
+    lowest = w[..., 2].min(-1)
+    if rebase == "frame":
+        np.testing.assert_allclose(lowest, 0, atol=1e-6)
+    else:
+        assert lowest[5] - lowest[4] == pytest.approx(0.3, abs=1e-5)
+
+
+def test_unknown_rebase():
+    with pytest.raises(ValueError, match="sequence, frame, none"):
+        to_world(*walking(), rebase="floor")
+
+
+# --- smoothing ------------------------------------------------------------------------------------
+def test_savgol_keeps_polynomials_and_gaps():
+    t = np.arange(40, dtype=float)
+    x = np.stack([0.5 * t**2 - 3 * t, t], -1)
+    x[20] = np.nan
+    y = savgol(x, 7, 2)
+    np.testing.assert_allclose(y[3:17], x[3:17], atol=1e-6)  # quadratics pass unchanged (inside a stretch)
+    assert np.isnan(y[20]).all()
+    np.testing.assert_allclose(savgol_coefficients(5, 2).sum(), 1.0)
+
+
+def test_one_euro_reduces_jitter_and_follows_fast_motion():
+    rng = np.random.default_rng(0)
+    fps = 50.0
+    t = np.arange(200) / fps
+    clean = np.where(t < 2, 0.0, 1.0 * (t - 2))  # still, then moving at 1 m/s
+    noisy = clean + rng.normal(0, 0.01, len(t))
+    out = one_euro(noisy[:, None], fps, min_cutoff=1.0, beta=1.0)[:, 0]
+    still = slice(20, 100)
+    assert np.std(out[still] - clean[still]) < 0.5 * np.std(noisy[still] - clean[still])
+    assert abs(out[-1] - clean[-1]) < 0.05  # little lag once moving
+
+
+def test_one_euro_restarts_after_a_gap():
+    x = np.array([0.0, 0.0, np.nan, 5.0, 5.0])[:, None]
+    out = one_euro(x, 25.0)[:, 0]
+    assert np.isnan(out[2]) and out[3] == 5.0

@@ -1,0 +1,189 @@
+"""Exports of a placed ``PoseResult``: BVH (opens in Blender), JSON and CSV. npz is always written.
+
+All three describe the world frame of ``video3d.world`` on the rigid skeleton of ``video3d.skeleton``:
+metres, the person's median bone lengths, floor at z = 0. The JSON and CSV also carry the lifter's raw
+camera-space output (root-relative, x right, y down, z away from the camera).
+
+BVH: one file per person (``<name>_<track id>.bvh``), hierarchy H36M-17 plus zero-length branch joints,
+T-pose rest, ZXY Euler channels in degrees, root translation, frame time 1 / fps, one frame per video
+frame (frames where the person is not seen hold the nearest pose). Axes: Y up (the BVH convention:
+x right, y up, z toward the camera) or Z up (x right, y away from the camera, z up).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .io import AtomicPath
+from .layouts import H36M17
+from .results import PoseResult
+from .skeleton import NODES, FittedSkeleton, fit, node_offsets
+
+FORMATS = ("npz", "json", "csv", "bvh")
+UP_AXES = ("y", "z")
+# world (x right, y away, z up) -> BVH Y-up (x right, y up, z toward the camera)
+Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+
+
+def euler_zxy(R: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) -> (..., 3) angles (z, x, y) in degrees with R = Rz(z) Rx(x) Ry(y)."""
+    x = np.arcsin(np.clip(R[..., 2, 1], -1.0, 1.0))
+    z = np.arctan2(-R[..., 0, 1], R[..., 1, 1])
+    y = np.arctan2(-R[..., 2, 0], R[..., 2, 2])
+    return np.degrees(np.stack([z, x, y], axis=-1))
+
+
+def rotation_zxy(angles: np.ndarray) -> np.ndarray:
+    z, x, y = np.radians(angles[..., 0]), np.radians(angles[..., 1]), np.radians(angles[..., 2])
+    c, s = np.cos, np.sin
+    Rz = np.stack([c(z), -s(z), 0 * z, s(z), c(z), 0 * z, 0 * z, 0 * z, 1 + 0 * z], -1).reshape(z.shape + (3, 3))
+    Rx = np.stack([1 + 0 * x, 0 * x, 0 * x, 0 * x, c(x), -s(x), 0 * x, s(x), c(x)], -1).reshape(x.shape + (3, 3))
+    Ry = np.stack([c(y), 0 * y, s(y), 0 * y, 1 + 0 * y, 0 * y, -s(y), 0 * y, c(y)], -1).reshape(y.shape + (3, 3))
+    return Rz @ Rx @ Ry
+
+
+def bvh_text(skel: FittedSkeleton, fps: float, up: str = "y") -> str:
+    """The BVH of a fitted skeleton; positions in metres."""
+    if up not in UP_AXES:
+        raise ValueError(f"up must be one of {', '.join(UP_AXES)}")
+    A = Y_UP if up == "y" else np.eye(3)
+    offsets = node_offsets(skel.rest) @ A.T
+    local = A @ skel.local @ A.T  # the same rotations, expressed in the file's axes
+    root = skel.root @ A.T
+    angles = np.unwrap(np.radians(euler_zxy(local)), axis=0)  # continuous over frames
+    angles = np.degrees(angles)
+    lines = ["HIERARCHY"]
+    children = {i: [k for k, n in enumerate(NODES) if n.parent == i] for i in range(len(NODES))}
+
+    def write(i: int, depth: int) -> None:
+        pad = "  " * depth
+        node = NODES[i]
+        head = "ROOT" if node.parent < 0 else "JOINT"
+        lines.append(f"{pad}{head} {node.name}")
+        lines.append(f"{pad}{{")
+        o = offsets[i]
+        lines.append(f"{pad}  OFFSET {o[0]:.6f} {o[1]:.6f} {o[2]:.6f}")
+        if node.parent < 0:
+            lines.append(f"{pad}  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation")
+        else:
+            lines.append(f"{pad}  CHANNELS 3 Zrotation Xrotation Yrotation")
+        if children[i]:
+            for k in children[i]:
+                write(k, depth + 1)
+        else:  # an end site a tenth of the bone further along
+            parent_offset = offsets[i] if np.linalg.norm(offsets[i]) > 0 else np.array([0.0, 0.05, 0.0])
+            e = 0.25 * parent_offset
+            lines.append(f"{pad}  End Site")
+            lines.append(f"{pad}  {{")
+            lines.append(f"{pad}    OFFSET {e[0]:.6f} {e[1]:.6f} {e[2]:.6f}")
+            lines.append(f"{pad}  }}")
+        lines.append(f"{pad}}}")
+
+    write(0, 0)
+    T = len(root)
+    lines += ["MOTION", f"Frames: {T}", f"Frame Time: {1.0 / fps:.8f}"]
+    for t in range(T):
+        values = [*root[t], *angles[t].reshape(-1)]
+        lines.append(" ".join(f"{v:.6f}" for v in values))
+    return "\n".join(lines) + "\n"
+
+
+def fit_people(result: PoseResult) -> list[FittedSkeleton | None]:
+    """The rigid skeleton of each placed person (None for a person with no valid pose)."""
+    if result.world is None:
+        raise ValueError("place the poses in the world frame first (pipeline.place)")
+    out = []
+    for poses in result.world.poses:
+        out.append(fit(poses) if np.isfinite(poses).all(axis=(-1, -2)).any() else None)
+    return out
+
+
+def write_bvh(result: PoseResult, stem: Path, up: str = "y", force: bool = False) -> list[Path]:
+    paths = []
+    for person, skel in zip(result.persons_2d, fit_people(result)):
+        if skel is None:
+            continue
+        path = stem.with_name(f"{stem.name}_{person.track_id}.bvh")
+        with AtomicPath(path, force=force) as a:
+            a.tmp.write_text(bvh_text(skel, result.fps, up))
+        paths.append(path)
+    return paths
+
+
+def _meta(result: PoseResult) -> dict:
+    return {
+        "format": "video3d.poses.v1",
+        "units": "metres",
+        "joints": list(H36M17.joints),
+        "camera_axes": "x right, y down, z away from the camera; pelvis at the origin (the lifter's output)",
+        "world_axes": "x right (the camera's, made horizontal), y away from the camera, z up; floor at z = 0; "
+                      "constant bone lengths (each person's median)",
+        "trajectory": "approximate (assumed focal length)" if result.world.trajectory else "off: each person at "
+                      "their median position",
+        "fps": result.fps, "frame_size": list(result.frame_size), "source": result.source, "lifter": result.lifter,
+    }
+
+
+def write_json(result: PoseResult, path: Path, force: bool = False) -> Path:
+    world = result.world.poses
+    cam = result.keypoints_3d()
+    valid = result.valid()
+    doc = {**_meta(result), "persons": []}
+    for p, person in enumerate(result.persons_2d):
+        doc["persons"].append({
+            "track_id": int(person.track_id),
+            "valid": valid[p].tolist(),
+            "keypoints_3d_camera": [None if not v else np.round(c, 5).tolist() for c, v in zip(cam[p], valid[p])],
+            "keypoints_3d_world": [None if not v else np.round(w, 5).tolist() for w, v in zip(world[p], valid[p])],
+        })
+    with AtomicPath(path, force=force) as a:
+        a.tmp.write_text(json.dumps(doc))
+    return path
+
+
+CSV_COLUMNS = ("frame", "time_s", "track_id", "joint_index", "joint", "valid", "camera_x_m", "camera_y_m",
+               "camera_z_m", "world_x_m", "world_y_m", "world_z_m")
+
+
+def write_csv(result: PoseResult, path: Path, force: bool = False) -> Path:
+    """One row per frame, person and joint (columns: CSV_COLUMNS; empty coordinates where invalid)."""
+    world = result.world.poses
+    cam = result.keypoints_3d()
+    valid = result.valid()
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for t in range(result.num_frames):
+        for p, person in enumerate(result.persons_2d):
+            for j, name in enumerate(H36M17.joints):
+                coords = ([f"{v:.5f}" for v in cam[p, t, j]] + [f"{v:.5f}" for v in world[p, t, j]]) \
+                    if valid[p, t] else [""] * 6
+                w.writerow([t, f"{t / result.fps:.5f}", person.track_id, j, name, int(valid[p, t]), *coords])
+    with AtomicPath(path, force=force) as a:
+        a.tmp.write_text(buf.getvalue())
+    return path
+
+
+def parse_formats(text: str) -> list[str]:
+    formats = [f.strip().lower() for f in text.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ValueError(f"unknown export format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+    return formats
+
+
+def export(result: PoseResult, stem: Path, formats: list[str], up: str = "y", force: bool = False) -> list[Path]:
+    """Write ``stem``.json / .csv and ``stem``_<id>.bvh as asked ('npz' is the caller's)."""
+    paths = []
+    if "json" in formats:
+        paths.append(write_json(result, stem.with_name(stem.name + ".json"), force))
+    if "csv" in formats:
+        paths.append(write_csv(result, stem.with_name(stem.name + ".csv"), force))
+    if "bvh" in formats:
+        paths += write_bvh(result, stem, up, force)
+    return paths

@@ -1,0 +1,174 @@
+"""2D keypoints from other tools, as a ``PoseResult`` in COCO-17 (then ``video3d lift`` or
+``reconstruct --keypoints`` take it from there).
+
+- OpenPose: a folder of per-frame ``*_keypoints.json`` files (``people[].pose_keypoints_2d``), BODY_25 or
+  COCO-18 (told apart by the number of keypoints); frames in file-name order. A keypoint with
+  confidence 0 is missing.
+- COCO-format JSON: a results list (``[{image_id, keypoints, score, track_id?}]``) or a dataset
+  (``{images: [...], annotations: [...]}``); frames in ``frame_id`` / ``id`` order. A keypoint with
+  visibility / score 0 is missing.
+Files without track ids are tracked here: detections are matched frame to frame (Hungarian, on the mean
+distance of shared keypoints in units of the person's height); a person unseen for over a second ends.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+from .results import PoseResult
+from .sequence import PoseSequence
+
+# indices into each format giving COCO-17 order (nose, l eye, r eye, l ear, r ear, l shoulder, ...)
+BODY25_TO_COCO17 = [0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11]
+COCO18_TO_COCO17 = [0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10]
+
+Detection = tuple[np.ndarray, np.ndarray, int | None]  # (keypoints (17, 2) NaN where missing, conf (17,), track id)
+
+
+def _from_flat(flat, order: list[int] | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(flat, dtype=np.float32).reshape(-1, 3)
+    if len(a) != n:
+        raise InputError(f"expected {n} keypoints, got {len(a)}")
+    if order is not None:
+        a = a[order]
+    kp, conf = a[:, :2].copy(), np.clip(a[:, 2], 0, 1)
+    missing = conf <= 0
+    kp[missing] = np.nan
+    conf[missing] = 0
+    return kp, conf
+
+
+def read_openpose(folder: str | Path) -> list[list[Detection]]:
+    folder = Path(folder)
+    files = sorted(folder.glob("*.json"))
+    if not files:
+        raise InputError(f"{folder} holds no OpenPose .json files")
+    frames = []
+    for f in files:
+        try:
+            people = json.loads(f.read_text())["people"]
+        except (ValueError, KeyError) as exc:
+            raise InputError(f"{f} is not an OpenPose keypoint file ({type(exc).__name__})") from None
+        dets = []
+        for person in people:
+            flat = person.get("pose_keypoints_2d", [])
+            n = len(flat) // 3
+            if n == 25:
+                kp, conf = _from_flat(flat, BODY25_TO_COCO17, 25)
+            elif n == 18:
+                kp, conf = _from_flat(flat, COCO18_TO_COCO17, 18)
+            else:
+                raise InputError(f"{f}: {n} keypoints per person; OpenPose BODY_25 (25) or COCO (18) expected")
+            pid = person.get("person_id", -1)
+            pid = pid[0] if isinstance(pid, list) and pid else pid
+            dets.append((kp, conf, int(pid) if isinstance(pid, int) and pid >= 0 else None))
+        frames.append(dets)
+    return frames
+
+
+def read_coco(path: str | Path) -> tuple[list[list[Detection]], tuple[int, int] | None]:
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except ValueError as exc:
+        raise InputError(f"{path} is not JSON ({exc})") from None
+    size = None
+    if isinstance(doc, dict) and "annotations" in doc:
+        images = sorted(doc.get("images", []), key=lambda im: (im.get("frame_id", im["id"]), im["id"]))
+        if images and "width" in images[0]:
+            size = (int(images[0]["width"]), int(images[0]["height"]))
+        anns = doc["annotations"]
+        order = {im["id"]: i for i, im in enumerate(images)}
+    elif isinstance(doc, list):
+        anns = doc
+        ids = sorted({a["image_id"] for a in anns})
+        order = {i: k for k, i in enumerate(ids)}
+    else:
+        raise InputError(f"{path} is neither a COCO results list nor a COCO dataset with annotations")
+    frames: list[list[Detection]] = [[] for _ in range(len(order))]
+    for a in anns:
+        if a.get("category_id", 1) != 1 or "keypoints" not in a:
+            continue
+        kp, conf = _from_flat(a["keypoints"], None, 17)
+        if a["image_id"] not in order:
+            raise InputError(f"{path}: annotation for unknown image {a['image_id']}")
+        tid = a.get("track_id")
+        frames[order[a["image_id"]]].append((kp, conf, int(tid) if tid is not None else None))
+    return frames, size
+
+
+def associate(frames: list[list[Detection]], fps: float, max_distance: float = 0.5) -> list[list[Detection]]:
+    """Give every detection a track id (keeping ids the file has)."""
+    import lap
+
+    if all(d[2] is not None for dets in frames for d in dets):
+        return frames
+    max_age = max(1, int(round(fps)))
+    tracks: dict[int, tuple[np.ndarray, int]] = {}  # id -> (last keypoints, last frame)
+    next_id = 1
+    out = []
+    for t, dets in enumerate(frames):
+        alive = [i for i, (_, last) in tracks.items() if t - last <= max_age]
+        cost = np.full((len(dets), len(alive)), 1e6)
+        for a, (kp, _, _) in enumerate(dets):
+            for b, i in enumerate(alive):
+                ref = tracks[i][0]
+                d = np.linalg.norm(kp - ref, axis=-1)
+                seen = np.isfinite(d)
+                if seen.sum() >= 3:
+                    h = np.nanmax(ref[:, 1]) - np.nanmin(ref[:, 1])
+                    cost[a, b] = float(d[seen].mean() / max(h, 1.0))
+        assigned: dict[int, int] = {}
+        if len(dets) and len(alive):
+            _, x, _ = lap.lapjv(cost, extend_cost=True, cost_limit=max_distance)
+            assigned = {a: alive[b] for a, b in enumerate(x) if b >= 0}
+        labelled = []
+        for a, (kp, conf, _) in enumerate(dets):
+            tid = assigned.get(a)
+            if tid is None:
+                tid, next_id = next_id, next_id + 1
+            merged = np.where(np.isnan(kp), tracks[tid][0], kp) if tid in tracks else kp
+            tracks[tid] = (merged, t)
+            labelled.append((kp, conf, tid))
+        out.append(labelled)
+    return out
+
+
+def to_result(frames: list[list[Detection]], fps: float, frame_size: tuple[int, int], source: str) -> PoseResult:
+    ids = sorted({d[2] for dets in frames for d in dets})
+    if not ids:
+        raise InputError(f"{source}: no person in any frame")
+    T = len(frames)
+    persons = []
+    for tid in ids:
+        kp = np.full((T, 17, 2), np.nan, np.float32)
+        conf = np.zeros((T, 17), np.float32)
+        for t, dets in enumerate(frames):
+            for k, c, i in dets:
+                if i == tid:
+                    kp[t], conf[t] = k, c
+        persons.append(PoseSequence(kp, conf, fps, "coco17", track_id=tid, frame_size=frame_size))
+    return PoseResult(persons, fps, frame_size, source=source)
+
+
+def load_keypoints(path: str | Path, fps: float | None = None, frame_size: tuple[int, int] | None = None) -> PoseResult:
+    """Any supported 2D source: a video3d-style npz, an OpenPose folder or a COCO-format JSON file."""
+    from .results import load_npz
+
+    path = Path(path)
+    if path.is_dir():
+        frames, size, kind = read_openpose(path), None, "OpenPose"
+    elif path.suffix.lower() == ".json":
+        (frames, size), kind = read_coco(path), "COCO"
+    else:
+        return load_npz(path, fps=fps)
+    size = frame_size or size
+    if size is None:
+        raise InputError(f"{path}: {kind} keypoints do not give the frame size; pass --frame-size WxH")
+    if fps is None:
+        raise InputError(f"{path}: {kind} keypoints do not give the frame rate; pass --fps")
+    return to_result(associate(frames, fps), fps, size, path.name)

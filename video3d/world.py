@@ -1,0 +1,114 @@
+"""A world frame for display and export: people upright on a floor, optionally moving through space.
+
+The lifters give root-relative poses in camera axes. To show and export them in a room-like frame:
+- up: estimated from the sequence, as the median direction from the ankles' midpoint to the thorax
+  over all frames of all people (people stand and walk far more than they lie down); the camera's
+  tilt then no longer leans everyone back or forward, unlike GAST-Net's fixed Human3.6M rotation;
+- axes: z up, x the camera's right made horizontal, y = z x x (away from the camera), metres;
+- trajectory (approximate, optional): each person's root per frame from their 2D keypoints and 3D pose
+  through a pinhole camera of assumed focal length (the video does not tell it), solved by least squares
+  and smoothed; without it each person stays at their median position, so people keep their places
+  relative to each other but do not travel;
+- ground (``rebase``): 'sequence' puts each person's feet on z = 0 using their lowest ankle over the
+  video (a low percentile, robust to a bad frame); 'frame' puts the lowest joint of every frame on z = 0;
+  'none' leaves heights as estimated (the origin at the group's mean root height);
+- horizontally, the origin is the group's mean root position over the video.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .geometry import solve_translation
+from .skeleton import fit as fit_skeleton
+from .smoothing import savgol
+
+REBASE = ("sequence", "frame", "none")
+DEFAULT_FOCAL = 1.0  # focal length in units of the larger frame side: about 53 degrees across
+
+
+@dataclass
+class WorldFrame:
+    rotation: np.ndarray  # (3, 3): world = rotation @ camera
+    poses: np.ndarray  # (P, T, 17, 3) world, metres, z up; NaN where invalid
+    roots: np.ndarray  # (P, T, 3) camera-space root positions used (approximate)
+    trajectory: bool
+    rebase: str
+
+
+def estimate_up(poses_cam: np.ndarray) -> np.ndarray:
+    """Unit 'up' in camera coordinates from root-relative poses (P, T, 17, 3)."""
+    body = poses_cam[..., 8, :] - (poses_cam[..., 3, :] + poses_cam[..., 6, :]) / 2  # ankles -> thorax
+    body = body.reshape(-1, 3)
+    body = body[np.isfinite(body).all(-1)]
+    if len(body) == 0:
+        return np.array([0.0, -1.0, 0.0])
+    body = body / np.linalg.norm(body, axis=-1, keepdims=True)
+    up = np.median(body, axis=0)
+    n = np.linalg.norm(up)
+    return up / n if n > 1e-6 else np.array([0.0, -1.0, 0.0])
+
+
+def world_rotation(up_cam: np.ndarray) -> np.ndarray:
+    """Rotation camera -> world with world z = up, world x = the camera's x made horizontal."""
+    z = up_cam / np.linalg.norm(up_cam)
+    x = np.array([1.0, 0.0, 0.0]) - z[0] * z
+    if np.linalg.norm(x) < 1e-6:  # camera looking straight up or down: use its y
+        x = np.array([0.0, 1.0, 0.0]) - z[1] * z
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    return np.stack([x, y, z])
+
+
+def estimate_roots(keypoints_2d: list[np.ndarray], poses_cam: np.ndarray, confidence: list[np.ndarray],
+                   frame_size: tuple[int, int], fps: float, focal: float | None = None) -> np.ndarray:
+    """(P, T, 3) approximate camera-space root positions from H36M-17 2D keypoints (pixels) and poses."""
+    w, h = frame_size
+    f = (focal or DEFAULT_FOCAL) * max(w, h)
+    out = []
+    window = max(5, int(round(fps / 5)) | 1)  # ~0.2 s
+    for kp, pose, conf in zip(keypoints_2d, poses_cam, confidence):
+        t = solve_translation(kp, pose, f, (w / 2, h / 2), conf).astype(np.float64)
+        valid = np.isfinite(pose[:, 0, 0])
+        t[~valid] = np.nan
+        bad = ~np.isfinite(t).all(-1) & valid  # valid 3D but no solvable 2D: interpolate
+        if bad.any() and np.isfinite(t).all(-1).any():
+            idx = np.arange(len(t))
+            good = np.isfinite(t).all(-1)
+            for c in range(3):
+                t[bad, c] = np.interp(idx[bad], idx[good], t[good, c])
+        out.append(savgol(t, window, 2))
+    return np.stack(out) if out else np.zeros((0, poses_cam.shape[1], 3))
+
+
+def to_world(poses_cam: np.ndarray, roots_cam: np.ndarray, trajectory: bool = False, rebase: str = "sequence",
+             up_cam: np.ndarray | None = None, rigid: bool = False) -> WorldFrame:
+    """poses_cam: (P, T, 17, 3) root-relative; roots_cam: (P, T, 3) approximate root positions. With ``rigid``,
+    each person's poses are refitted to a skeleton of constant bone lengths (``video3d.skeleton``) before
+    the floor is set."""
+    if rebase not in REBASE:
+        raise ValueError(f"rebase must be one of {', '.join(REBASE)}, not {rebase!r}")
+    R = world_rotation(estimate_up(poses_cam) if up_cam is None else up_cam)
+    roots = np.array(roots_cam, dtype=np.float64)
+    if not trajectory:  # each person at their median position over the video
+        med = np.nanmedian(roots, axis=1, keepdims=True) if np.isfinite(roots).any() else np.zeros_like(roots[:, :1])
+        roots = np.broadcast_to(np.nan_to_num(med), roots.shape).copy()
+    placed = poses_cam + np.where(np.isfinite(roots), roots, 0.0)[:, :, None, :]
+    world = placed @ R.T  # (P, T, 17, 3)
+    valid = np.isfinite(world).all(axis=(-1, -2))
+    if valid.any():
+        centre = np.nanmean(world[valid][:, 0], axis=0)
+        world -= np.array([centre[0], centre[1], centre[2]])
+    for p in range(world.shape[0]):
+        if not valid[p].any():
+            continue
+        if rigid:
+            world[p, valid[p]] = fit_skeleton(world[p]).positions[valid[p]]
+        if rebase == "sequence":
+            feet = np.minimum(world[p, valid[p], 3, 2], world[p, valid[p], 6, 2])
+            world[p, :, :, 2] -= np.percentile(feet, 5)
+        elif rebase == "frame":
+            world[p, valid[p], :, 2] -= world[p, valid[p], :, 2].min(axis=-1, keepdims=True)
+    return WorldFrame(R.astype(np.float32), world.astype(np.float32), roots.astype(np.float32), trajectory, rebase)
