@@ -476,10 +476,22 @@ def evaluate(
     flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Flip test-time augmentation.")] = True,
     device: DeviceOpt = Device.auto,
     json_out: Annotated[Optional[Path], typer.Option("--json", dir_okay=False, help="Also write the table as JSON.")] = None,
+    noise_px: Annotated[float, typer.Option("--noise-px", min=0, help=(
+        "Robustness: Gaussian noise on the 2D, std in pixels (not the protocol).")
+    )] = 0.0,
+    drift_px: Annotated[float, typer.Option("--drift-px", min=0, help=(
+        "Robustness: slowly drifting 2D offsets, std in pixels (not the protocol).")
+    )] = 0.0,
+    coco_synthesis: Annotated[bool, typer.Option("--coco-synthesis", help=(
+        "Robustness: pelvis, spine and thorax made from COCO-like joints, as for YOLO input (not the protocol).")
+    )] = False,
+    max_frames: Annotated[Optional[int], typer.Option("--max-frames", min=1, help=(
+        "Only each take's first N frames (quick checks; not the protocol).")
+    )] = None,
     force: ForceOpt = False,
 ) -> None:
     """Human3.6M protocol: P1 MPJPE, P2 P-MPJPE, N-MPJPE and MPJVE per action and their mean."""
-    from .evaluation import evaluate as evaluate_fn
+    from .evaluation import Perturbation, evaluate as evaluate_fn
     from .io import AtomicPath, check_output
     from .lifters import create_lifter
 
@@ -489,9 +501,12 @@ def evaluate(
     start = time.perf_counter()
     report = run(evaluate_fn, model, data, subjects=[s.strip() for s in subjects.split(",") if s.strip()],
                  actions=actions.split(",") if actions else None, cameras=cameras.split(",") if cameras else None,
-                 flip=flip, data_2d=data_2d, progress=RichProgress())
-    table = Table(title=f"{model.name} ({report.weights}), {', '.join(report.subjects)}, "
-                        f"{'flip TTA' if flip else 'no TTA'}", header_style="bold")
+                 flip=flip, data_2d=data_2d, perturb=Perturbation(noise_px, coco_synthesis, drift_px),
+                 max_frames=max_frames, progress=RichProgress())
+    condition = "GT 2D" if report.perturbation is None else f"perturbed 2D {report.perturbation}"
+    table = Table(title=f"{model.name} ({report.weights}), {', '.join(report.subjects)}, {condition}, "
+                        f"{'flip TTA' if flip else 'no TTA'}"
+                        + (f", first {max_frames} frames per take" if max_frames else ""), header_style="bold")
     for col in ("action", "frames", "P1 MPJPE", "P2 P-MPJPE", "N-MPJPE", "MPJVE"):
         table.add_column(col, justify="right" if col != "action" else "left")
     for name, a in sorted(report.actions.items()):

@@ -40,6 +40,8 @@ class EvaluationReport:
     weights: str
     subjects: list[str]
     flip: bool
+    perturbation: dict | None = None
+    max_frames: int | None = None
     actions: dict[str, ActionScore] = field(default_factory=dict)
 
     @property
@@ -55,6 +57,7 @@ class EvaluationReport:
             "lifter": self.lifter, "weights": self.weights, "subjects": self.subjects, "flip_tta": self.flip,
             "protocol": "Human3.6M, GT 2D (3D projected with each camera), every frame, all cameras; per action "
                         "group pooled over frames, then the unweighted mean over groups; mm (MPJVE: mm/frame at 50 fps)",
+            "perturbation": self.perturbation, "max_frames_per_take": self.max_frames,
             "actions": {k: vars(v) for k, v in sorted(self.actions.items())},
             "average": self.average, "frames": self.frames,
         }
@@ -78,10 +81,52 @@ def sequence_errors(predicted: np.ndarray, target: np.ndarray) -> dict[str, floa
     return out
 
 
+@dataclass(frozen=True)
+class Perturbation:
+    """Detector-like corruption of the GT 2D, to measure robustness (seeded: the same for every model).
+    noise_px: std of Gaussian noise in pixels (1000 px frames); coco_synthesis: pelvis, spine and thorax
+    made from hips, shoulders and nose as for YOLO's COCO keypoints; drift_px: std of a slowly varying offset
+    per joint (detector bias that drifts over ~0.5 s)."""
+
+    noise_px: float = 0.0
+    coco_synthesis: bool = False
+    drift_px: float = 0.0
+    seed: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.noise_px > 0 or self.coco_synthesis or self.drift_px > 0
+
+    def __call__(self, kp: np.ndarray, key: int) -> np.ndarray:
+        from .layouts import synthesize_coco_like_h36m
+        from .smoothing import savgol
+
+        rng = np.random.default_rng([self.seed, key])
+        out = np.array(kp, dtype=np.float32, copy=True)
+        if self.coco_synthesis:
+            out = synthesize_coco_like_h36m(out)
+        if self.drift_px > 0 and len(out) >= 25:
+            walk = rng.normal(0, 1, out.shape)
+            drift = savgol(savgol(walk, 25, 0), 25, 0)  # low-pass: varies over ~0.5 s at 50 fps
+            out += drift / (drift.std() + 1e-9) * self.drift_px
+        if self.noise_px > 0:
+            out += rng.normal(0, self.noise_px, out.shape).astype(np.float32)
+        return out
+
+
 def evaluate(lifter: Lifter, data: str | Path, subjects=TEST_SUBJECTS, actions: list[str] | None = None,
              cameras: list[str] | None = None, flip: bool = True, data_2d: str | Path | None = None,
+             perturb: Perturbation | None = None, max_frames: int | None = None,
              progress: Progress | None = None) -> EvaluationReport:
+    """The protocol; ``perturb`` corrupts the 2D (robustness), ``max_frames`` keeps each take's first frames
+    (quick runs; not the protocol)."""
     sequences = load_sequences(data, list(subjects), actions=actions, cameras=cameras, path_2d=data_2d)
+    if max_frames is not None:
+        for seq in sequences:
+            seq.keypoints_2d, seq.positions_3d = seq.keypoints_2d[:max_frames], seq.positions_3d[:max_frames]
+    if perturb is not None and perturb.active:
+        for key, seq in enumerate(sequences):
+            seq.keypoints_2d = perturb(seq.keypoints_2d, key)
     sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     total = sum(len(s.positions_3d) for s in sequences)
     with stage(progress, "evaluate", total) as bar:
@@ -91,7 +136,9 @@ def evaluate(lifter: Lifter, data: str | Path, subjects=TEST_SUBJECTS, actions: 
                 sums[seq.action_group][k] += v
             bar.advance(len(seq.positions_3d))
     report = EvaluationReport(lifter=lifter.name, weights=str(lifter.weights_path or "untrained"),
-                              subjects=list(subjects), flip=flip)
+                              subjects=list(subjects), flip=flip,
+                              perturbation=vars(perturb) if perturb is not None and perturb.active else None,
+                              max_frames=max_frames)
     for group, s in sums.items():
         n, nv = s["frames"], max(s["velocity_frames"], 1)
         report.actions[group] = ActionScore(int(n), s["mpjpe"] / n, s["p_mpjpe"] / n, s["n_mpjpe"] / n,

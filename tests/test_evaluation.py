@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+
+from video3d.evaluation import ActionScore, EvaluationReport, Perturbation, sequence_errors
+
+
+def test_sequence_errors_are_sums_over_frames_in_mm():
+    target = np.zeros((4, 17, 3))
+    predicted = target + np.array([0.003, 0.004, 0.0])  # 5 mm everywhere, no motion
+    e = sequence_errors(predicted, target)
+    assert e["frames"] == 4 and e["velocity_frames"] == 3
+    assert e["mpjpe"] == pytest.approx(4 * 5.0)
+    assert e["mpjve"] == pytest.approx(0.0)
+    assert e["p_mpjpe"] == pytest.approx(0.0, abs=1e-6)  # a translation is aligned away
+
+
+def test_average_is_the_unweighted_mean_of_actions():
+    report = EvaluationReport("x", "w", ["S9"], True)
+    report.actions["Walking"] = ActionScore(100, 40.0, 30.0, 38.0, 2.0)
+    report.actions["Eating"] = ActionScore(10, 60.0, 50.0, 58.0, 4.0)
+    assert report.average["mpjpe"] == pytest.approx(50.0)  # not the frame-weighted 41.8
+    assert report.frames == 110
+
+
+def test_perturbation_is_seeded_and_touches_what_it_says():
+    kp = np.random.default_rng(0).uniform(0, 1000, size=(60, 17, 2)).astype(np.float32)
+    synth = Perturbation(coco_synthesis=True)(kp, 3)
+    changed = np.abs(synth - kp).max(axis=(0, 2)) > 0
+    assert changed.tolist() == [j in (0, 7, 8) for j in range(17)]
+    noisy = Perturbation(noise_px=5.0, drift_px=3.0)
+    np.testing.assert_array_equal(noisy(kp, 1), noisy(kp, 1))
+    assert not np.array_equal(noisy(kp, 1), noisy(kp, 2))
+    assert np.std(noisy(kp, 1) - kp) == pytest.approx(np.hypot(5.0, 3.0), rel=0.2)
+    assert not Perturbation().active
