@@ -77,3 +77,22 @@ def test_same_seed_same_batches(tiny_dataset, tmp_path):
                           val_subsample=20, model_overrides={"channels": 16})
         outs.append(train(cfg, log=lambda m: None)["history"][0]["train_mpjpe_mm"])
     assert outs[0] == pytest.approx(outs[1], rel=1e-5)
+
+
+@pytest.mark.slow
+def test_two_processes_with_torchrun(tiny_dataset, tmp_path):
+    """The DistributedDataParallel path, on CPU (gloo): what a several-GPU run uses."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "video3d.cli", "train",
+           "--data", str(tiny_dataset), "--out", str(tmp_path / "ddp"), "--epochs", "1", "--samples-per-epoch", "64",
+           "--batch-size", "32", "--device", "cpu"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "world size 2" in proc.stderr
+    assert proc.stdout.count("final.pt") == 1  # one process reports
+    log = [json.loads(line) for line in (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 1 and log[0]["samples"] == 64

@@ -439,8 +439,9 @@ def train(
               joint_dropout=joint_dropout, coco_synthesis=coco_synthesis, max_hours=max_hours)
     summary_ = run(train_fn, cfg, log=lambda m: err_console.print(m, highlight=False, markup=False),
                    progress=TrainProgress())
-    out_console.print(f"{cfg.out}/final.pt (epochs completed: {summary_['epochs_completed']}, best validation "
-                      f"MPJPE {summary_['best_val_mpjpe_mm']:.1f} mm)")
+    if summary_["rank"] == 0:
+        out_console.print(f"{cfg.out}/final.pt (epochs completed: {summary_['epochs_completed']}, best validation "
+                          f"MPJPE {summary_['best_val_mpjpe_mm']:.1f} mm)")
 
 
 class TrainProgress:

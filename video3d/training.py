@@ -239,6 +239,8 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
     """Run (or resume) a training run in ``cfg.out``. Returns the summary written to summary.json."""
     cfg.validate()
     rank, world = _distributed()
+    if rank != 0:
+        log, progress = (lambda message: None), None  # one process reports
     device = resolve_device(cfg.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
@@ -366,9 +368,10 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
         save_state()
         last_save = time.time()
     summary = {"epochs_completed": epoch, "history": history, "best_val_mpjpe_mm": best,
-               "finished": epoch >= cfg.epochs}
+               "finished": epoch >= cfg.epochs, "rank": rank}
     if rank == 0:
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
     if world > 1:
         dist.barrier()
+        dist.destroy_process_group()
     return summary
