@@ -225,3 +225,24 @@ def test_reconstruct_refuses_keypoints_of_another_size(tmp_path, random_checkpoi
     r = invoke("reconstruct", make_video(tmp_path / "v.mp4", frames=30), "--keypoints", tmp_path / "k.npz",
                "--weights", random_checkpoint, "-o", tmp_path / "o")
     one_line_error(r, 2, "the video is 96x64")
+
+
+def test_default_detector_that_cannot_be_downloaded(tmp_path, random_checkpoint, monkeypatch):
+    """No network (simulated): one line naming --detector PATH, and nothing left in the cache."""
+    pytest.importorskip("ultralytics")
+    from video3d.detector import _quiet_ultralytics
+
+    _quiet_ultralytics()
+    import ultralytics.utils.downloads as downloads
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Download failure: environment may be offline")
+
+    monkeypatch.setattr(downloads, "attempt_download_asset", offline)
+    monkeypatch.setenv("VIDEO3D_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("VIDEO3D_DETECTOR", raising=False)
+    r = invoke("reconstruct", make_video(tmp_path / "v.mp4", frames=30), "-o", tmp_path / "o",
+               "--weights", random_checkpoint)
+    one_line_error(r, 4, "could not download the detector weights yolo11n-pose.pt")
+    assert "--detector PATH" in r.stderr
+    assert not list((tmp_path / "cache").glob("*.pt"))
