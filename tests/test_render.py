@@ -53,12 +53,26 @@ def test_invalid_frames_draw_no_skeleton():
     poses[0, 1] = np.nan
     scene = scene_of(poses, [1])
     r = SideBySideRenderer((320, 240), np.full((1, 2, 17, 2), np.nan, np.float32), "coco17", scene)
-    np.testing.assert_array_equal(r.render_3d(1), r._grid)
-    assert not np.array_equal(r.render_3d(0), r._grid)
+    np.testing.assert_array_equal(r.render_3d(1), r._draw_grid(1))
+    assert not np.array_equal(r.render_3d(0), r._draw_grid(0))
 
 
 def test_view_target_projects_to_panel_centre():
     scene = scene_of(standing_pose()[None, None], [1])
     r = SideBySideRenderer((320, 240), np.zeros((1, 1, 17, 2)), "coco17", scene)
-    uv, _ = r.project(r.target[None])
+    uv, _ = r.project(r.targets[0][None], 0)
     np.testing.assert_allclose(uv[0], [120, 120], atol=1e-3)
+
+
+def test_the_camera_follows_a_walker_and_the_floor_moves():
+    T = 50
+    poses = np.stack([standing_pose()] * T)[None]
+    roots = np.zeros((1, T, 3))
+    roots[0, :, 0] = np.linspace(-3, 3, T)  # 6 m across the room
+    roots[0, :, 2] = 5.0
+    scene = Scene3D(to_world(poses, roots, trajectory=True).poses, [1])
+    r = SideBySideRenderer((320, 240), np.full((1, T, 17, 2), np.nan), "coco17", scene, fps=25.0)
+    for t in (0, T // 2, T - 1):
+        uv, _ = r.project(scene.poses[0, t, 0][None], t)
+        assert abs(uv[0, 0] - 120) < 40  # the pelvis stays near the middle of the panel
+    assert not np.array_equal(r._draw_grid(0), r._draw_grid(T - 1))  # the floor passes by

@@ -149,7 +149,7 @@ def render(video: str | os.PathLike, result: PoseResult, output: str | os.PathLi
             place(result)
         scene = Scene3D(result.world.poses, list(result.track_ids))
     kp2d = result.keypoints_2d()[..., :2] if result.num_persons else np.zeros((0, result.num_frames, 17, 2))
-    renderer = SideBySideRenderer(info.frame_size, kp2d, result.layout_2d, scene, azimuth, elevation)
+    renderer = SideBySideRenderer(info.frame_size, kp2d, result.layout_2d, scene, azimuth, elevation, fps=info.fps)
     ow, oh = renderer.output_size
     T = result.num_frames
     with VideoWriter(output, ow, oh, info.fps_fraction, audio_from=info, duration=T / info.fps, force=force) as writer, \

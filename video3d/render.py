@@ -11,6 +11,7 @@ milliseconds (benchmarks/render_speed.py measures both).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import cv2
@@ -51,7 +52,7 @@ class SideBySideRenderer:
 
     def __init__(self, frame_size: tuple[int, int], keypoints_2d: np.ndarray, layout_2d: str,
                  scene: Scene3D | None, azimuth: float = 45.0, elevation: float = 15.0,
-                 panel_size: int | None = None):
+                 panel_size: int | None = None, fps: float = 25.0):
         self.width, self.height = frame_size
         self.kp2d = keypoints_2d  # (P, T, J, 2) pixels, NaN where missing
         self.layout2d = get_layout(layout_2d)
@@ -60,8 +61,8 @@ class SideBySideRenderer:
         self.panel = panel_size or self.height
         self.thickness = max(2, round(self.height / 270))
         self.font_scale = max(0.5, self.height / 1080)
+        self.fps = fps
         self._setup_view(azimuth, elevation)
-        self._grid = self._draw_grid()
 
     @property
     def output_size(self) -> tuple[int, int]:
@@ -69,61 +70,85 @@ class SideBySideRenderer:
 
     # --- 3D view -----------------------------------------------------------------------------
     def _setup_view(self, azimuth: float, elevation: float) -> None:
-        poses = self.scene.poses if self.scene is not None else np.zeros((1, 1, 1, 3))
-        finite = poses[np.isfinite(poses).all(-1)]
-        if len(finite) == 0:
-            finite = np.zeros((1, 3), np.float32)
-        lo, hi = finite.min(0), finite.max(0)
+        """A camera that follows the group: aimed each frame at the people's smoothed centre, moving in and out
+        with the group's smoothed spread; the floor grid is fixed in the world, so walking shows as the floor
+        passing by."""
+        poses = self.scene.poses if self.scene is not None else np.full((1, 1, 17, 3), np.nan)
+        T = poses.shape[1]
         self.floor_z = self.scene.floor if self.scene is not None else 0.0
-        centre = (lo + hi) / 2
-        centre[2] = self.floor_z
-        self.extent = max(1.0, float(max(hi[0] - lo[0], hi[1] - lo[1], hi[2] - self.floor_z)) * 0.6 + 0.3)
-        self.target = centre + np.array([0, 0, min(hi[2] - self.floor_z, 2.0) * 0.45], np.float32)
+        valid = np.isfinite(poses).all(axis=(-1, -2))  # (P, T)
+        roots = np.where(valid[..., None], poses[:, :, 0], np.nan)  # (P, T, 3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            centre = np.nanmean(roots, axis=0)  # (T, 3): the group's centre per frame
+        seen = np.isfinite(centre).all(-1)
+        if seen.any():
+            idx = np.arange(T)
+            centre = np.stack([np.interp(idx, idx[seen], centre[seen, k]) for k in range(3)], -1)
+            centre = _moving_average(centre, max(1, int(self.fps)))  # a steady camera
+            spread = np.linalg.norm((poses[..., :2] - centre[None, :, None, :2]), axis=-1)  # (P, T, 17)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                reach = np.nanmax(spread, axis=(0, 2))  # (T,) how far the group reaches from its centre
+            reach = np.interp(idx, idx[seen], reach[seen])
+            reach = _moving_average(reach[:, None], max(1, int(self.fps)))[:, 0]  # a smooth zoom
+            height = float(np.clip(np.nanmax(poses[..., 2]) - self.floor_z, 1.0, 2.5))
+        else:
+            centre, reach, height = np.zeros((T, 3)), np.full(T, 0.5), 1.8
+        self.extents = np.maximum(reach, height / 2) + 0.25  # (T,) half-size to show around the centre
+        self.extent = float(self.extents.max())
+        self.targets = np.column_stack([centre[:, 0], centre[:, 1], np.full(T, self.floor_z + height * 0.45)])
         az, el = np.radians(azimuth), np.radians(elevation)
-        forward = -np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])  # from eye to target
-        right = np.cross(forward, [0.0, 0.0, 1.0])
+        self.forward = -np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])  # eye to target
+        right = np.cross(self.forward, [0.0, 0.0, 1.0])
         right /= np.linalg.norm(right)
-        up = np.cross(right, forward)
-        self.rotation = np.stack([right, -up, forward]).astype(np.float32)  # world -> view (x right, y down, z ahead)
-        self.distance = self.extent * 3.2
-        self.eye = self.target - forward * self.distance
-        self.focal = self.panel * self.distance / (2.4 * self.extent)
+        up = np.cross(right, self.forward)
+        self.rotation = np.stack([right, -up, self.forward]).astype(np.float32)  # world -> view (x right, y down)
+        self.distances = self.extents * 4.0  # the camera moves in and out: the extent fills ~80% of the panel
+        self.focal = (self.panel / 2) * 4.0 / 1.2
 
-    def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """World (display frame) points (..., 3) -> panel pixels (..., 2) and depth (...)."""
-        v = (points - self.eye) @ self.rotation.T
+    def project(self, points: np.ndarray, t: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """World points (..., 3) -> panel pixels (..., 2) and depth (...), for frame t's camera."""
+        t = min(t, len(self.targets) - 1)
+        eye = self.targets[t] - self.forward * self.distances[t]
+        v = (points - eye) @ self.rotation.T
         z = np.maximum(v[..., 2], 1e-3)
         uv = self.focal * v[..., :2] / z[..., None] + self.panel / 2
         return uv, z
 
-    def _draw_grid(self) -> np.ndarray:
+    def _draw_grid(self, t: int) -> np.ndarray:
         img = np.full((self.panel, self.panel, 3), BACKGROUND, np.uint8)
-        half = self.extent
-        step = _nice_step(2 * half / 8)
-        cx, cy = self.target[0], self.target[1]
-        ticks = np.arange(-np.ceil(half / step) * step, half + 1e-6, step)
-        for t in ticks:
-            fz = self.floor_z
-            for a, b in (((cx + t, cy - half, fz), (cx + t, cy + half, fz)), ((cx - half, cy + t, fz), (cx + half, cy + t, fz))):
-                uv, _ = self.project(np.array([a, b], np.float32))
-                cv2.line(img, _pt(uv[0]), _pt(uv[1]), GRID, 1, cv2.LINE_AA)
+        half = self.extents[min(t, len(self.extents) - 1)] * 1.6
+        step = _nice_step(2 * self.extent / 8)  # one grid spacing for the whole video
+        cx, cy = self.targets[min(t, len(self.targets) - 1), :2]
+        fz = self.floor_z
+        xs = np.arange(np.floor((cx - half) / step), np.ceil((cx + half) / step) + 1) * step  # fixed in the world
+        ys = np.arange(np.floor((cy - half) / step), np.ceil((cy + half) / step) + 1) * step
+        for x in xs:
+            self._line(img, t, (x, ys[0], fz), (x, ys[-1], fz))
+        for y in ys:
+            self._line(img, t, (xs[0], y, fz), (xs[-1], y, fz))
         return img
 
+    def _line(self, img: np.ndarray, t: int, a, b) -> None:
+        uv, _ = self.project(np.array([a, b], np.float32), t)
+        cv2.line(img, _pt(uv[0]), _pt(uv[1]), GRID, 1, cv2.LINE_AA)
+
     def render_3d(self, t: int) -> np.ndarray:
-        img = self._grid.copy()
+        img = self._draw_grid(t)
         if self.scene is None:
             return img
         items = []  # (depth, kind, data) drawn far to near
         for p, pose in enumerate(self.scene.poses[:, t]):
             if not np.isfinite(pose).all():
                 continue
-            uv, z = self.project(pose)
+            uv, z = self.project(pose, t)
             for edge in self.layout3d.edges:
                 a, b = edge
                 items.append(((z[a] + z[b]) / 2, "bone", (uv[a], uv[b], _colour(self.layout3d, edge))))
             shadow = pose.copy()
             shadow[:, 2] = self.floor_z
-            suv, sz = self.project(shadow)
+            suv, _ = self.project(shadow, t)
             for a, b in self.layout3d.edges:
                 items.append((1e9, "shadow", (suv[a], suv[b])))
             items.append((z[10] - 1e-3, "label", (uv[10], self.scene.track_ids[p])))
@@ -176,6 +201,16 @@ class SideBySideRenderer:
 
 def _pt(uv: np.ndarray) -> tuple[int, int]:
     return int(round(float(uv[0]))), int(round(float(uv[1])))
+
+
+def _moving_average(x: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average along axis 0 with the ends held."""
+    if window <= 1 or len(x) < 2:
+        return x
+    half = window // 2
+    padded = np.concatenate([np.repeat(x[:1], half, 0), x, np.repeat(x[-1:], half, 0)])
+    kernel = np.ones(2 * half + 1) / (2 * half + 1)
+    return np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(x.shape[1])], -1)
 
 
 def _nice_step(x: float) -> float:

@@ -7,8 +7,9 @@ The lifters give root-relative poses in camera axes. To show and export them in 
 - axes: z up, x the camera's right made horizontal, y = z x x (away from the camera), metres;
 - trajectory (approximate, optional): each person's root per frame from their 2D keypoints and 3D pose
   through a pinhole camera of assumed focal length (the video does not tell it), solved by least squares
-  and smoothed; without it each person stays at their median position, so people keep their places
-  relative to each other but do not travel;
+  and smoothed; only its horizontal part is used (the root's height from one camera is unreliable, e.g.
+  when the feet leave the frame), so jumps of the whole body are not shown. Without it each person stays at
+  their median position, so people keep their places relative to each other but do not travel;
 - ground (``rebase``): 'sequence' puts each person's feet on z = 0 using their lowest ankle over the
   video (a low percentile, robust to a bad frame); 'frame' puts the lowest joint of every frame on z = 0;
   'none' leaves heights as estimated (the origin at the group's mean root height);
@@ -95,8 +96,12 @@ def to_world(poses_cam: np.ndarray, roots_cam: np.ndarray, trajectory: bool = Fa
     if not trajectory:  # each person at their median position over the video
         med = np.nanmedian(roots, axis=1, keepdims=True) if np.isfinite(roots).any() else np.zeros_like(roots[:, :1])
         roots = np.broadcast_to(np.nan_to_num(med), roots.shape).copy()
-    placed = poses_cam + np.where(np.isfinite(roots), roots, 0.0)[:, :, None, :]
-    world = placed @ R.T  # (P, T, 17, 3)
+    roots_w = roots @ R.T  # (P, T, 3) in world axes
+    if trajectory:  # horizontal motion only: each person's root height stays at their median
+        with np.errstate(all="ignore"):
+            height = np.nanmedian(roots_w[..., 2], axis=1, keepdims=True) if np.isfinite(roots_w).any() else 0.0
+        roots_w[..., 2] = np.nan_to_num(height)
+    world = poses_cam @ R.T + np.where(np.isfinite(roots_w), roots_w, 0.0)[:, :, None, :]  # (P, T, 17, 3)
     valid = np.isfinite(world).all(axis=(-1, -2))
     if valid.any():
         centre = np.nanmean(world[valid][:, 0], axis=0)
