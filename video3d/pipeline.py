@@ -65,7 +65,7 @@ SMOOTHING = {  # preset -> (filter on the 2D before lifting, filter on the 3D af
     "none": (None, None),
     "light": (None, OneEuro(min_cutoff=1.5, beta=1.0)),  # 3D only; the cutoff rises fast with speed
     "strong": (OneEuro(min_cutoff=1.0, beta=0.5), OneEuro(min_cutoff=0.5, beta=0.3)),
-    "savgol": (None, SavitzkyGolay(window=9, order=2)),
+    "savgol": (None, SavitzkyGolay(seconds=0.18, order=2)),  # centred: no lag
 }
 DEFAULT_SMOOTHING = "none"
 

@@ -29,11 +29,14 @@ class OneEuro:
 
 @dataclass(frozen=True)
 class SavitzkyGolay:
-    window: int = 9  # frames, odd
+    seconds: float = 0.18  # window length in time (9 frames at 50 fps), so presets mean the same at any fps
     order: int = 2
 
+    def window(self, fps: float) -> int:
+        return max(self.order + 2 | 1, int(round(self.seconds * fps)) | 1)
+
     def __call__(self, x: np.ndarray, fps: float) -> np.ndarray:
-        return savgol(x, self.window, self.order)
+        return savgol(x, self.window(fps), self.order)
 
 
 def _alpha(cutoff: np.ndarray | float, fps: float) -> np.ndarray | float:
@@ -97,11 +100,3 @@ def savgol(x: np.ndarray, window: int = 9, order: int = 2) -> np.ndarray:
         out[start:t] = acc
     return out.astype(np.float32)
 
-
-PRESETS = {
-    "none": None,
-    # keeps fast motion: the cutoff rises quickly with speed
-    "light": OneEuro(min_cutoff=1.5, beta=1.0),
-    "strong": OneEuro(min_cutoff=0.5, beta=0.3),
-    "savgol": SavitzkyGolay(window=9, order=2),
-}
