@@ -212,14 +212,16 @@ def capsules(J: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float, np.ndar
 
 
 def intersect_capsule(ro: np.ndarray, rd: np.ndarray, a: np.ndarray, b: np.ndarray, r: float):
-    """Ray (origin ro (3,), directions rd (N, 3)) vs capsule: distances (N,) (inf on a miss) and normals."""
+    """Rays (origins ro (3,) or (N, 3), directions rd (N, 3) or (3,)) vs the capsule a-b of radius r:
+    distances (N,) (inf on a miss) and the surface normals at the hits (Inigo Quilez's formulation)."""
+    ro, rd = np.broadcast_arrays(np.asarray(ro, float), np.asarray(rd, float))
     ba = b - a
     oa = ro - a
     baba = ba @ ba
     bard = rd @ ba
     baoa = oa @ ba
-    rdoa = rd @ oa
-    oaoa = oa @ oa
+    rdoa = np.einsum("ij,ij->i", rd, oa)
+    oaoa = np.einsum("ij,ij->i", oa, oa)
     qa = baba - bard * bard
     qb = baba * rdoa - baoa * bard
     qc = baba * oaoa - baoa * baoa - r * r * baba
@@ -231,19 +233,17 @@ def intersect_capsule(ro: np.ndarray, rd: np.ndarray, a: np.ndarray, b: np.ndarr
     y = baoa + tb * bard
     body = hit & (y > 0) & (y < baba) & (tb > 0)
     t[body] = tb[body]
-    caps = hit & ~body
-    oc = np.where((y <= 0)[:, None], oa, ro - b)
+    oc = np.where((y <= 0)[:, None], oa, ro - b)  # the cap on the side the ray meets
     bb = np.einsum("ij,ij->i", rd, oc)
     cc = np.einsum("ij,ij->i", oc, oc) - r * r
     hh = bb * bb - cc
-    cap_hit = caps & (hh > 0)
+    cap_hit = hit & ~body & (hh > 0)
     tc = -bb - np.sqrt(np.where(cap_hit, hh, 0.0))
     cap_hit &= tc > 0
     t[cap_hit] = tc[cap_hit]
     pos = ro + rd * np.where(np.isfinite(t), t, 0.0)[:, None]
-    pa = pos - a
-    hproj = np.clip((pa @ ba) / baba, 0.0, 1.0)
-    normal = (pa - hproj[:, None] * ba) / r
+    hproj = np.clip(((pos - a) @ ba) / baba, 0.0, 1.0)
+    normal = (pos - a - hproj[:, None] * ba) / r
     return t, normal
 
 
@@ -298,7 +298,7 @@ def render_frame(J_cam: np.ndarray, background: np.ndarray, floor_cam: tuple[np.
         blocked = np.zeros(len(fp), bool)
         for a, b, r, _ in caps:
             # rays from each floor point toward the light
-            tt, _ = _intersect_from_points(fp, to_light, a, b, r)
+            tt, _ = intersect_capsule(fp, to_light, a, b, r)
             blocked |= np.isfinite(tt)
         shadow[np.nonzero(on_floor)[0][blocked]] = 0.45
 
@@ -309,38 +309,6 @@ def render_frame(J_cam: np.ndarray, background: np.ndarray, floor_cam: tuple[np.
     out = out.reshape(h_px, ss, w_px, ss, 3).mean(axis=(1, 3))
     img[y0:y1, x0:x1] = np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8)
     return img
-
-
-def _intersect_from_points(origins: np.ndarray, direction: np.ndarray, a, b, r):
-    """Rays from many origins along one direction vs a capsule (shift to the capsule's frame)."""
-    # equivalent: one ray direction, many origins; reuse the single-origin code by swapping roles
-    ba = b - a
-    oa = origins - a
-    baba = ba @ ba
-    bard = direction @ ba
-    baoa = oa @ ba
-    rdoa = oa @ direction
-    oaoa = np.einsum("ij,ij->i", oa, oa)
-    qa = baba - bard * bard
-    qb = baba * rdoa - baoa * bard
-    qc = baba * oaoa - baoa * baoa - r * r * baba
-    h = qb * qb - qa * qc
-    t = np.full(len(origins), np.inf)
-    hit = h >= 0
-    tb = (-qb - np.sqrt(np.where(hit, h, 0.0))) / qa
-    y = baoa + tb * bard
-    body = hit & (y > 0) & (y < baba) & (tb > 0)
-    t[body] = tb[body]
-    for end in (a, b):
-        oc = origins - end
-        bb = oc @ direction
-        cc = np.einsum("ij,ij->i", oc, oc) - r * r
-        hh = bb * bb - cc
-        ok = hit & ~body & (hh > 0)
-        tc = -bb - np.sqrt(np.where(ok, hh, 0.0))
-        ok &= tc > 0
-        t[ok] = np.minimum(t[ok], tc[ok])
-    return t, None
 
 
 def background_image() -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:

@@ -16,7 +16,7 @@ from ..errors import Video3DError
 from .base import CheckpointError, Lifter, flip_pose, load_checkpoint, new_model, resolve_device
 from .registry import LifterSpec, UnknownLifterError, get_spec, list_lifters, register_lifter
 
-_RUNTIME_MODULES = {"base", "registry"}
+_RUNTIME_MODULES = {"base", "layers", "registry"}
 for _module in pkgutil.iter_modules(__path__):
     if _module.name not in _RUNTIME_MODULES:
         importlib.import_module(f"{__name__}.{_module.name}")

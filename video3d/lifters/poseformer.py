@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .layers import DropPath
 from .registry import LifterSpec, register_lifter
 
 
@@ -43,20 +44,6 @@ class PoseFormerConfig:
         if frames not in (9, 27, 81):
             raise ValueError(f"PoseFormer has 9, 27 or 81 frames, not {frames}")
         return cls(**{"frames": frames, **overrides})
-
-
-class DropPath(nn.Module):
-    """Stochastic depth: drop a whole residual branch per sample while training."""
-
-    def __init__(self, p: float):
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        keep = torch.rand(x.shape[0], *([1] * (x.ndim - 1)), device=x.device) >= self.p
-        return x * keep / (1.0 - self.p)
 
 
 class Attention(nn.Module):

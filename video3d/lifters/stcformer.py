@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .layers import DropPath
 from .registry import LifterSpec, register_lifter
 
 BODY_PARTS = (0, 1, 1, 1, 2, 2, 2, 0, 0, 0, 0, 3, 3, 3, 4, 4, 4)  # H36M-17 joint -> part
@@ -48,18 +49,6 @@ class STCFormerConfig:
         if frames not in (27, 81, 243):
             raise ValueError(f"STCFormer has 27, 81 or 243 frames, not {frames}")
         return cls(**{"frames": frames, **overrides})
-
-
-class DropPath(nn.Module):
-    def __init__(self, p: float):
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        keep = torch.rand(x.shape[0], *([1] * (x.ndim - 1)), device=x.device) >= self.p
-        return x * keep / (1.0 - self.p)
 
 
 class CrissCrossAttention(nn.Module):
