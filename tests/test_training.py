@@ -96,3 +96,14 @@ def test_two_processes_with_torchrun(tiny_dataset, tmp_path):
     assert proc.stdout.count("final.pt") == 1  # one process reports
     log = [json.loads(line) for line in (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()]
     assert len(log) == 1 and log[0]["samples"] == 64
+
+
+def test_fine_tuning_starts_from_given_weights(tiny_dataset, tmp_path, random_checkpoint):
+    from video3d.lifters import load_checkpoint
+
+    cfg = TrainConfig(data=str(tiny_dataset), out=str(tmp_path / "ft"), epochs=1, batch_size=16, samples_per_epoch=16,
+                      device="cpu", val_subsample=50, lr=0.0, init_from=str(random_checkpoint))
+    train(cfg, log=lambda m: None)
+    before, after = load_checkpoint(random_checkpoint), load_checkpoint(tmp_path / "ft" / "final.pt")
+    w0 = before.model.state_dict()["shrink.weight"]
+    assert np.allclose(after.model.state_dict()["shrink.weight"].numpy(), w0.numpy())  # lr 0: unchanged

@@ -425,6 +425,9 @@ def train(
     max_hours: Annotated[Optional[float], typer.Option("--max-hours", help=(
         "Stop cleanly after this many hours (resume later with the same command).")
     )] = None,
+    init: Annotated[Optional[Path], typer.Option("--init", exists=True, dir_okay=False, help=(
+        "Start from these weights (fine-tuning) instead of a random initialisation.")
+    )] = None,
 ) -> None:
     """Train a lifter on Human3.6M S1, S5, S6, S7, S8 (resumable; run under torchrun for several GPUs)."""
     from .lifters import get_spec
@@ -436,7 +439,8 @@ def train(
               out=str(out or Path("runs") / f"{lifter.value}_{frames}f"), epochs=epochs, batch_size=batch_size,
               lr=lr, lr_decay=lr_decay, optimizer=optimizer, weight_decay=weight_decay, subsample=subsample,
               samples_per_epoch=samples_per_epoch, seed=seed, device=device.value, flip=flip, noise=noise,
-              joint_dropout=joint_dropout, coco_synthesis=coco_synthesis, max_hours=max_hours)
+              joint_dropout=joint_dropout, coco_synthesis=coco_synthesis, max_hours=max_hours,
+              init_from=str(init) if init else None)
     summary_ = run(train_fn, cfg, log=lambda m: err_console.print(m, highlight=False, markup=False),
                    progress=TrainProgress())
     if summary_["rank"] == 0:

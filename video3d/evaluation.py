@@ -86,16 +86,18 @@ class Perturbation:
     """Detector-like corruption of the GT 2D, to measure robustness (seeded: the same for every model).
     noise_px: std of Gaussian noise in pixels (1000 px frames); coco_synthesis: pelvis, spine and thorax
     made from hips, shoulders and nose as for YOLO's COCO keypoints; drift_px: std of a slowly varying offset
-    per joint (detector bias that drifts over ~0.5 s)."""
+    per joint (detector bias that drifts over ~0.5 s); dropped_joints: spans of joints lost and filled by
+    interpolation, as the pipeline fills missing detections."""
 
     noise_px: float = 0.0
     coco_synthesis: bool = False
     drift_px: float = 0.0
+    dropped_joints: float = 0.0  # per 50-frame chunk and joint: the probability of a span lost and interpolated
     seed: int = 0
 
     @property
     def active(self) -> bool:
-        return self.noise_px > 0 or self.coco_synthesis or self.drift_px > 0
+        return self.noise_px > 0 or self.coco_synthesis or self.drift_px > 0 or self.dropped_joints > 0
 
     def __call__(self, kp: np.ndarray, key: int) -> np.ndarray:
         from .layouts import synthesize_coco_like_h36m
@@ -111,6 +113,12 @@ class Perturbation:
             out += drift / (drift.std() + 1e-9) * self.drift_px
         if self.noise_px > 0:
             out += rng.normal(0, self.noise_px, out.shape).astype(np.float32)
+        if self.dropped_joints > 0:
+            from .training import drop_joint_spans
+
+            n = len(out) // 50 * 50
+            chunks = out[:n].reshape(-1, 50, *out.shape[1:])  # a view: filled in place
+            drop_joint_spans(chunks, rng, self.dropped_joints, max_len=25)
         return out
 
 

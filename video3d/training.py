@@ -59,6 +59,7 @@ class TrainConfig:
     coco_synthesis: float = 0.0  # probability per sample of pelvis/spine/thorax made as from COCO
     checkpoint_minutes: float = 10.0
     max_hours: float | None = None  # stop cleanly (checkpoint saved) after this long
+    init_from: str | None = None  # start from these weights (a lifter checkpoint of the same model): fine-tuning
     model_overrides: dict = field(default_factory=dict)  # config fields to change, e.g. {'channels': 16} in tests
 
     @classmethod
@@ -250,6 +251,14 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
         out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     spec, mcfg, model = new_model(cfg.lifter, cfg.frames, **cfg.model_overrides)
+    if cfg.init_from:
+        from .lifters import load_checkpoint
+
+        start = load_checkpoint(cfg.init_from, expect=cfg.lifter)
+        if start.config != mcfg:
+            raise ValueError(f"{cfg.init_from} is a different {cfg.lifter} configuration than --frames {cfg.frames}")
+        model.load_state_dict(start.model.state_dict())
+        log(f"initialised from {cfg.init_from}")
     model.to(device)
     offsets, target_offsets, out_index = window_offsets(model)
 
