@@ -61,7 +61,7 @@ def main() -> None:
         cfg = TrainConfig(data=args.data, out=str(run_dir), lifter="gastnet", frames=27, epochs=1, batch_size=128,
                           lr=args.lr, samples_per_epoch=args.samples, subsample=5, seed=1, val_subsample=200,
                           device="cpu", init_from=str(args.start), **{**ALL, **change})
-        train(cfg, log=lambda m: print(f"[{name}] {m}", flush=True))
+        train(cfg, log=lambda m, tag=name: print(f"[{tag}] {m}", flush=True))
         lifter = load_checkpoint(run_dir / "final.pt")
         scores = {}
         for cond, perturb in CONDITIONS.items():

@@ -1,14 +1,13 @@
 """CliRunner tests, one group per command; bad input is one line on stderr and a non-zero exit."""
 
 import json
-import subprocess
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from video3d.cli import app
-from video3d.video import ffmpeg_exe, probe, read_frames
+from video3d.video import probe, read_frames
 
 from .conftest import SAMPLE
 from .test_video import make_video

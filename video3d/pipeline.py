@@ -16,7 +16,7 @@ from .detector import PoseDetector
 from .errors import InputError
 from .geometry import normalize_screen_coordinates
 from .io import check_output
-from .layouts import H36M17, coco17_to_h36m17
+from .layouts import coco17_to_h36m17
 from .lifters import Lifter, create_lifter
 from .progress import Progress, stage
 from .render import Scene3D, SideBySideRenderer

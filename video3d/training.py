@@ -13,7 +13,6 @@ import json
 import math
 import os
 import platform
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,6 @@ import torch
 import torch.distributed as dist
 
 from .data.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, load_sequences
-from .geometry import normalize_screen_coordinates
 from .layouts import H36M17, synthesize_coco_like_h36m
 from .lifters import Lifter, get_spec, new_model, resolve_device
 from .lifters.base import save_atomic
