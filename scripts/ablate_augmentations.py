@@ -1,9 +1,9 @@
 """Does each training augmentation help? A fine-tuning ablation (run in the background; hours on a CPU).
 
-    python scripts/ablate_augmentations.py START_WEIGHTS OUT_DIR [--samples 32768] [--data PATH]
+    python scripts/ablate_augmentations.py START_WEIGHTS OUT_DIR [--samples 16384] [--data PATH]
 
 Every variant starts from the same weights (trained with all augmentations) and trains for the same number
-of samples with one augmentation left out (and one with none); each is then evaluated on the same subset
+of samples with one augmentation left out; each is then evaluated on the same subset
 of the test subjects (S9, S11, camera 0, the first 300 frames of each take) under three conditions: the GT
 2D, detector-like 2D (noise, drifting offsets, COCO-synthesised torso joints) and 2D with joints lost
 and interpolated. Writes OUT_DIR/ablation.json and prints a table. From-scratch runs would answer the
@@ -33,7 +33,6 @@ VARIANTS = {
     "no noise": dict(noise=0.0),
     "no joint dropout": dict(joint_dropout=0.0),
     "no COCO synthesis": dict(coco_synthesis=0.0),
-    "none": dict(flip=False, noise=0.0, joint_dropout=0.0, coco_synthesis=0.0),
 }
 CONDITIONS = {
     "GT 2D": Perturbation(),
@@ -46,7 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("start", type=Path)
     parser.add_argument("out", type=Path)
-    parser.add_argument("--samples", type=int, default=32768)
+    parser.add_argument("--samples", type=int, default=16384)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data", default=str(ROOT.parent / "shared/data/h36m/data_3d_h36m_17j.npz"))
