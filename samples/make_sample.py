@@ -35,9 +35,9 @@ SHOULDER, UPPER_ARM, FOREARM = 0.149, 0.280, 0.250
 ANKLE_HEIGHT = 0.08
 
 SKIN = np.array([0.80, 0.62, 0.52])
-SHIRT = np.array([0.20, 0.38, 0.70])
-TROUSERS = np.array([0.22, 0.22, 0.26])
-SHOES = np.array([0.08, 0.08, 0.08])
+SHIRT = np.array([0.75, 0.22, 0.18])
+TROUSERS = np.array([0.16, 0.26, 0.55])  # denim: legs that stand out from the floor and the shirt
+SHOES = np.array([0.92, 0.92, 0.90])
 HAIR = np.array([0.15, 0.10, 0.07])
 EYES = np.array([0.05, 0.04, 0.04])
 
