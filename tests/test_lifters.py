@@ -184,6 +184,22 @@ def test_checkpoint_round_trip_rebuilds_the_model(tmp_path):
     np.testing.assert_allclose(loaded.predict(x), lifter.predict(x), atol=1e-6)
 
 
+def test_saved_checkpoints_are_replaced_whole_with_the_umask_permissions(tmp_path):
+    import os
+
+    from video3d.lifters.base import save_atomic
+
+    old = os.umask(0o022)
+    try:
+        path = save_atomic({"step": 1}, tmp_path / "last.pt")
+        save_atomic({"step": 2}, path)  # a training run overwrites its last.pt
+    finally:
+        os.umask(old)
+    assert torch.load(path)["step"] == 2
+    assert os.stat(path).st_mode & 0o777 == 0o644  # not mkstemp's 0600: others can read shipped weights
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left
+
+
 def test_checkpoint_of_another_lifter_is_refused(tmp_path, random_checkpoint):
     with pytest.raises(CheckpointError, match="gastnet weights, not poseformer"):
         load_checkpoint(random_checkpoint, expect="poseformer")

@@ -6,8 +6,6 @@ alignment: the 3D pose returned for frame i always comes from the window centred
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import numpy as np
 import torch
 
 from ..errors import Video3DError
+from ..io import AtomicPath
 from ..layouts import H36M17
 from .registry import LifterSpec, get_spec
 
@@ -162,14 +161,8 @@ def save_atomic(obj: Any, path: str | Path) -> Path:
     """torch.save to a temporary file beside ``path``, then rename: never a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with AtomicPath(path, force=True) as out:  # the file gets the umask's permissions, like any other output
+        torch.save(obj, out.tmp)
     return path
 
 
