@@ -33,8 +33,14 @@ def plain(x):
         return {str(k): plain(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [plain(v) for v in x]
-    if isinstance(x, (bool, int, float)) or x is None:
+    if x is None or type(x) in (bool, int, float, str):
         return x
+    if isinstance(x, bool):
+        return bool(x)
+    if isinstance(x, int):
+        return int(x)
+    if isinstance(x, float):  # numpy's float64 is a float subclass, and weights_only loading refuses it
+        return float(x)
     if hasattr(x, "item"):
         return x.item()
     return str(x)
@@ -57,7 +63,7 @@ def main() -> None:
     report = evaluate(lifter, args.data)
     result = report.to_dict()
     result["seconds"] = round(time.perf_counter() - start)
-    ckpt["training"]["evaluation"] = result
+    ckpt["training"]["evaluation"] = plain(result)  # numpy scalars would make weights_only loading fail
     save_atomic(ckpt, args.target)
     args.target.with_suffix(".eval.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result["average"], indent=2))

@@ -22,6 +22,15 @@ def test_average_is_the_unweighted_mean_of_actions():
     assert report.frames == 110
 
 
+def test_report_dict_holds_plain_python_numbers():
+    """It goes into checkpoints, which torch.load(weights_only=True) must read: no numpy scalars."""
+    report = EvaluationReport("x", "w", ["S9"], True)
+    report.actions["Walking"] = ActionScore(np.int64(100), np.float64(40.0), np.float64(30.0), 38.0, 2.0)
+    d = report.to_dict()
+    assert type(d["actions"]["Walking"]["mpjpe"]) is float and type(d["actions"]["Walking"]["frames"]) is int
+    assert all(type(v) is float for v in d["average"].values()) and type(d["frames"]) is int
+
+
 def test_perturbation_is_seeded_and_touches_what_it_says():
     kp = np.random.default_rng(0).uniform(0, 1000, size=(60, 17, 2)).astype(np.float32)
     synth = Perturbation(coco_synthesis=True)(kp, 3)

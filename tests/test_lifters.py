@@ -200,6 +200,18 @@ def test_saved_checkpoints_are_replaced_whole_with_the_umask_permissions(tmp_pat
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left
 
 
+def test_shipped_weights_load_without_unpickling_code():
+    from video3d.lifters import default_weights
+
+    path = default_weights("gastnet")
+    if not path.is_file():
+        pytest.skip(f"{path} is not in this checkout")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)  # plain types only: no pickled objects
+    assert ckpt["lifter"] == "gastnet" and ckpt["training"]["train_subjects"] == ["S1", "S5", "S6", "S7", "S8"]
+    assert not {"S9", "S11"} & set(ckpt["training"]["recipe"]["train_subjects"])
+    assert ckpt["training"]["evaluation"]["average"]["mpjpe"] < 45  # the target, as measured
+
+
 def test_checkpoint_of_another_lifter_is_refused(tmp_path, random_checkpoint):
     with pytest.raises(CheckpointError, match="gastnet weights, not poseformer"):
         load_checkpoint(random_checkpoint, expect="poseformer")

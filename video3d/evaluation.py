@@ -50,7 +50,7 @@ class EvaluationReport:
 
     @property
     def frames(self) -> int:
-        return sum(a.frames for a in self.actions.values())
+        return int(sum(a.frames for a in self.actions.values()))
 
     def to_dict(self) -> dict:
         return {
@@ -58,7 +58,8 @@ class EvaluationReport:
             "protocol": "Human3.6M, GT 2D (3D projected with each camera), every frame, all cameras; per action "
                         "group pooled over frames, then the unweighted mean over groups; mm (MPJVE: mm/frame at 50 fps)",
             "perturbation": self.perturbation, "max_frames_per_take": self.max_frames,
-            "actions": {k: vars(v) for k, v in sorted(self.actions.items())},
+            "actions": {k: {m: (int(x) if m == "frames" else float(x)) for m, x in vars(v).items()}
+                        for k, v in sorted(self.actions.items())},
             "average": self.average, "frames": self.frames,
         }
 
