@@ -35,8 +35,6 @@ def plain(x):
         return [plain(v) for v in x]
     if x is None or type(x) in (bool, int, float, str):
         return x
-    if isinstance(x, bool):
-        return bool(x)
     if isinstance(x, int):
         return int(x)
     if isinstance(x, float):  # numpy's float64 is a float subclass, and weights_only loading refuses it
