@@ -233,6 +233,23 @@ def test_missing_default_weights_name_the_file(tmp_path, monkeypatch):
         create_lifter("gastnet")
 
 
+@pytest.mark.parametrize("shipped, expected", [
+    ([], "poseformer_81f.pt"),  # nothing shipped: the default window, for the error message
+    (["poseformer_9f.pt"], "poseformer_9f.pt"),  # only a short window is shipped: take it
+    (["poseformer_9f.pt", "poseformer_27f.pt"], "poseformer_27f.pt"),  # the longest shipped window
+    (["poseformer_9f.pt", "poseformer_81f.pt"], "poseformer_81f.pt"),  # the default window wins
+    (["gastnet_27f.pt"], "poseformer_81f.pt"),  # another lifter's file is not a candidate
+])
+def test_default_weights_follow_what_is_shipped(tmp_path, monkeypatch, shipped, expected):
+    from video3d.lifters import default_weights
+
+    monkeypatch.setenv("VIDEO3D_WEIGHTS_DIR", str(tmp_path))
+    for name in shipped:
+        (tmp_path / name).write_bytes(b"")
+    assert default_weights("poseformer").name == expected
+    assert default_weights("poseformer", 27).name == "poseformer_27f.pt"  # an explicit window is taken as asked
+
+
 def test_frames_must_match_the_checkpoint(random_checkpoint):
     with pytest.raises(CheckpointError, match="27-frame model, not 81"):
         create_lifter("gastnet", weights=random_checkpoint, frames=81)

@@ -39,8 +39,17 @@ def weights_dir() -> Path:
 
 
 def default_weights(name: str, frames: int | None = None) -> Path:
+    """The shipped ``<name>_<frames>f.pt``. Without frames: the lifter's default window if that file is
+    shipped, else the longest window that is (PoseFormer's default is 81 frames, but a CPU-trained 9-frame
+    model may be all there is); if none is shipped, the default window's path (for the error message)."""
     spec = get_spec(name)
-    return weights_dir() / f"{name}_{frames or spec.default_frames}f.pt"
+    folder = weights_dir()
+    if frames is not None:
+        return folder / f"{name}_{frames}f.pt"
+    for f in [spec.default_frames, *sorted(spec.frames, reverse=True)]:
+        if (folder / f"{name}_{f}f.pt").is_file():
+            return folder / f"{name}_{f}f.pt"
+    return folder / f"{name}_{spec.default_frames}f.pt"
 
 
 def create_lifter(
