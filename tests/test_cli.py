@@ -1,6 +1,7 @@
 """CliRunner tests, one group per command; bad input is one line on stderr and a non-zero exit."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -200,6 +201,27 @@ def test_train_one_short_epoch(tiny_dataset, tmp_path):
                "32", "--batch-size", "16", "--device", "cpu")
     assert r.exit_code == 0, r.stderr
     assert (tmp_path / "run" / "final.pt").is_file() and (tmp_path / "run" / "last.pt").is_file()
+    # not a terminal: plain progress lines (a redrawn bar would leave a log file empty until the epoch ends)
+    assert re.search(r"^epoch 1/1 step 2/2 loss [\d.]+ mm \d+ samples/s$", r.stderr, re.M), r.stderr
+
+
+def test_train_progress_lines_on_a_log_file():
+    import io
+
+    from rich.console import Console
+
+    from video3d.cli import TrainProgress
+
+    log = io.StringIO()
+    p = TrainProgress(Console(file=log, force_terminal=False), every_s=3600)
+    p.start_epoch(0, 3, steps=4, step=0)
+    for step in range(1, 5):
+        p.update(step, 50.0 - step, 100.0)
+    assert log.getvalue().splitlines() == ["epoch 1/3 step 4/4 loss 46.0 mm 100 samples/s"]  # throttled, then the end
+    p = TrainProgress(Console(file=log, force_terminal=False), every_s=0)
+    p.start_epoch(1, 3, steps=2, step=0)
+    p.update(1, 10.0, 5.0)
+    assert log.getvalue().splitlines()[-1] == "epoch 2/3 step 1/2 loss 10.0 mm 5 samples/s"
 
 
 def test_train_refuses_test_subjects_via_the_api_only():

@@ -449,19 +449,38 @@ def train(
 
 
 class TrainProgress:
-    def __init__(self):
+    """A rich bar on a terminal; on anything else (a log file, CI) a plain line every `every_s` seconds and at
+    the end of each epoch, since a bar that redraws in place writes nothing readable to a file."""
+
+    def __init__(self, console: Console = err_console, every_s: float = 60.0):
+        self.console = console
+        self.plain = not console.is_terminal
+        self.every_s = every_s
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("loss {task.fields[loss]:.1f} mm"), TextColumn("{task.fields[rate]:.0f} samples/s"),
-                            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err_console)
+                            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console)
         self.task = None
+        self.label = ""
+        self.total = 0
+        self.last_line = 0.0
 
     def start_epoch(self, epoch: int, epochs: int, steps: int, step: int) -> None:
+        self.label, self.total, self.last_line = f"epoch {epoch + 1}/{epochs}", steps, time.monotonic()
+        if self.plain:
+            return
         if self.task is not None:
             self.bar.remove_task(self.task)
         self.bar.start()
-        self.task = self.bar.add_task(f"epoch {epoch + 1}/{epochs}", total=steps, completed=step, loss=0.0, rate=0.0)
+        self.task = self.bar.add_task(self.label, total=steps, completed=step, loss=0.0, rate=0.0)
 
     def update(self, step: int, loss_mm: float, rate: float) -> None:
+        if self.plain:
+            now = time.monotonic()
+            if now - self.last_line >= self.every_s or step == self.total:
+                self.last_line = now
+                self.console.print(f"{self.label} step {step}/{self.total} loss {loss_mm:.1f} mm {rate:.0f} samples/s",
+                                   highlight=False, markup=False)
+            return
         self.bar.update(self.task, completed=step, loss=loss_mm, rate=rate)
         if step == self.bar.tasks[-1].total:
             self.bar.stop()
