@@ -15,6 +15,9 @@ from .conftest import SAMPLE, SAMPLE_GT
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
+SHIPPED = ["gastnet", "poseformer"]  # lifters whose weights are in weights/ (skipped where a file is missing)
+# the whole pipeline (YOLO int8 2D -> lifter) on the sample vs its ground truth, P-MPJPE in mm: measured + margin
+SAMPLE_P_MPJPE_LIMIT = {"gastnet": 80, "poseformer": 80}
 
 
 def invoke(*args):
@@ -23,8 +26,21 @@ def invoke(*args):
     return r
 
 
-def test_reconstruct_the_real_video_with_everyone(apart_video, detector_path, trained_weights, tmp_path):
-    invoke("reconstruct", apart_video, "--persons", "all", "--detector", detector_path, "-o", tmp_path)
+@pytest.fixture(params=SHIPPED)
+def shipped_lifter(request):
+    """Each lifter with weights in weights/: (name, path)."""
+    from video3d.lifters import default_weights
+
+    path = default_weights(request.param)
+    if not path.is_file():
+        pytest.skip(f"no shipped weights for {request.param} ({path.name})")
+    return request.param, path
+
+
+def test_reconstruct_the_real_video_with_everyone(apart_video, detector_path, shipped_lifter, tmp_path):
+    name, path = shipped_lifter
+    invoke("reconstruct", apart_video, "--persons", "all", "--detector", detector_path, "-o", tmp_path,
+           "--lifter", name)
     info = probe(tmp_path / "gastnet_apart_3d.mp4")
     assert info.fps == 30.0 and (info.width, info.height) == (1920 + 1080, 1080)
     assert sum(1 for _ in read_frames(info)) == 87
@@ -33,7 +49,7 @@ def test_reconstruct_the_real_video_with_everyone(apart_video, detector_path, tr
     assert str(d["layout_2d"]) == "coco17" and d["keypoints_3d"].shape == (2, 87, 17, 3)
     assert d["valid"].dtype == bool and d["valid"].mean() > 0.95
     assert len(set(d["track_ids"].tolist())) == 2 and float(d["fps"]) == 30.0
-    assert d["frame_size"].tolist() == [1920, 1080] and str(d["lifter"]).startswith("gastnet (gastnet_27f.pt)")
+    assert d["frame_size"].tolist() == [1920, 1080] and str(d["lifter"]).startswith(f"{name} ({path.name})")
     k3 = d["keypoints_3d"][d["valid"]]
     assert np.isfinite(k3).all() and (k3[:, 0] == 0).all()
     height = np.linalg.norm(k3[:, 10] - (k3[:, 3] + k3[:, 6]) / 2, axis=-1)  # head top to ankles
@@ -41,7 +57,8 @@ def test_reconstruct_the_real_video_with_everyone(apart_video, detector_path, tr
 
 
 @pytest.fixture(scope="module")
-def sample_result(tmp_path_factory):
+def sample_detected(tmp_path_factory):
+    """The sample through the whole pipeline with the default lifter (detection runs once)."""
     from .conftest import DETECTOR, WEIGHTS, need
 
     need(DETECTOR, "the shared YOLO pose model")
@@ -49,21 +66,37 @@ def sample_result(tmp_path_factory):
     pytest.importorskip("openvino")
     out = tmp_path_factory.mktemp("sample")
     invoke("reconstruct", SAMPLE, "--detector", DETECTOR, "-o", out, "--no-video")
-    return np.load(out / "mannequin_walk_poses.npz"), np.load(SAMPLE_GT)
+    return out / "mannequin_walk_poses.npz"
+
+
+@pytest.fixture(scope="module", params=SHIPPED)
+def sample_result(request, sample_detected, tmp_path_factory):
+    """(lifter name, its npz for the sample, the ground truth); other lifters lift the same YOLO 2D."""
+    from video3d.lifters import default_weights
+
+    name = request.param
+    if name == "gastnet":
+        return name, np.load(sample_detected), np.load(SAMPLE_GT)
+    if not default_weights(name).is_file():
+        pytest.skip(f"no shipped weights for {name}")
+    out = tmp_path_factory.mktemp(f"sample_{name}")
+    invoke("reconstruct", SAMPLE, "--keypoints", sample_detected, "--lifter", name, "-o", out, "--no-video")
+    return name, np.load(out / "mannequin_walk_poses.npz"), np.load(SAMPLE_GT)
 
 
 def test_sample_3d_is_close_to_its_ground_truth(sample_result):
-    d, gt = sample_result
+    name, d, gt = sample_result
+    assert str(d["lifter"]).startswith(name)
     valid = d["valid"][0]
     pred, truth = d["keypoints_3d"][0][valid], gt["keypoints_3d"][valid]
     error = 1000 * p_mpjpe(pred, truth)
-    print(f"sample: P-MPJPE {error:.1f} mm, MPJPE {1000 * mpjpe(pred, truth):.1f} mm over {valid.sum()} frames")
-    assert error < 80
+    print(f"sample, {name}: P-MPJPE {error:.1f} mm, MPJPE {1000 * mpjpe(pred, truth):.1f} mm over {valid.sum()} frames")
+    assert error < SAMPLE_P_MPJPE_LIMIT[name]
 
 
 def test_sample_3d_is_aligned_with_its_frames(sample_result):
     """The error against the truth is smallest with no time shift: the 3D of frame i is frame i's."""
-    d, gt = sample_result
+    _, d, gt = sample_result
     pred, truth = d["keypoints_3d"][0], gt["keypoints_3d"]
     errors = {}
     for shift in (-4, 0, 4):
@@ -73,20 +106,21 @@ def test_sample_3d_is_aligned_with_its_frames(sample_result):
     assert errors[0] < errors[-4] and errors[0] < errors[4], errors
 
 
-def test_lift_matches_evaluate_on_a_human36m_test_sequence(h36m_path, trained_weights, tmp_path):
+def test_lift_matches_evaluate_on_a_human36m_test_sequence(h36m_path, shipped_lifter, tmp_path):
     from video3d.data.h36m import load_sequences
 
     positions = load_positions_3d(h36m_path)
     short = {"S9": {"Walking 1": positions["S9"]["Walking 1"][:300]}}
     np.savez(tmp_path / "short.npz", positions_3d=np.array(short, dtype=object))
+    name, _ = shipped_lifter
     r = invoke("evaluate", "--data", tmp_path / "short.npz", "--subjects", "S9", "--cameras", "0",
-               "--json", tmp_path / "eval.json")
+               "--json", tmp_path / "eval.json", "--lifter", name)
     reported = json.loads((tmp_path / "eval.json").read_text())["actions"]["Walking"]["mpjpe"]
 
     seq = load_sequences(tmp_path / "short.npz", ["S9"], cameras=["0"])[0]
     np.savez(tmp_path / "walk_2d.npz", keypoints_2d=seq.keypoints_2d, layout_2d="h36m17",
              frame_size=[seq.res_w, seq.res_h], fps=50.0)
-    invoke("lift", tmp_path / "walk_2d.npz", "-o", tmp_path / "walk_3d.npz")
+    invoke("lift", tmp_path / "walk_2d.npz", "-o", tmp_path / "walk_3d.npz", "--lifter", name)
     lifted = np.load(tmp_path / "walk_3d.npz")["keypoints_3d"][0]
     measured = 1000 * mpjpe(lifted, seq.positions_3d)
     assert measured == pytest.approx(reported, abs=0.01)
