@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from video3d.evaluation import evaluate  # noqa: E402
+from video3d.io import AtomicPath  # noqa: E402
 from video3d.lifters import load_checkpoint  # noqa: E402
 from video3d.lifters.base import save_atomic  # noqa: E402
 
@@ -63,7 +64,8 @@ def main() -> None:
     result["seconds"] = round(time.perf_counter() - start)
     ckpt["training"]["evaluation"] = plain(result)  # numpy scalars would make weights_only loading fail
     save_atomic(ckpt, args.target)
-    args.target.with_suffix(".eval.json").write_text(json.dumps(result, indent=2))
+    with AtomicPath(args.target.with_suffix(".eval.json"), force=True) as out:
+        out.tmp.write_text(json.dumps(result, indent=2))
     print(json.dumps(result["average"], indent=2))
 
 
