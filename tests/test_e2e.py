@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 runner = CliRunner()
 SHIPPED = ["gastnet", "poseformer"]  # lifters whose weights are in weights/ (skipped where a file is missing)
 # the whole pipeline (YOLO int8 2D -> lifter) on the sample vs its ground truth, P-MPJPE in mm: measured + margin
-SAMPLE_P_MPJPE_LIMIT = {"gastnet": 80, "poseformer": 80}
+SAMPLE_P_MPJPE_LIMIT = {"gastnet": 80, "poseformer": 85}  # measured 68.7, 75.4
 
 
 def invoke(*args):
