@@ -267,3 +267,36 @@ def test_default_detector_that_cannot_be_downloaded(tmp_path, random_checkpoint,
     one_line_error(r, 4, "could not download the detector weights yolo11n-pose.pt")
     assert "--detector PATH" in r.stderr
     assert not list((tmp_path / "cache").glob("*.pt"))
+
+
+def test_lift_rescales_a_small_person_to_the_training_size(tmp_path, random_checkpoint):
+    from video3d.geometry import normalize_screen_coordinates, pose_spread
+    from video3d.lifters.base import H36M_INPUT_SPREAD
+
+    kp = np.load(SAMPLE.with_name("mannequin_walk_gt.npz"))["keypoints_2d"].astype(np.float32)  # H36M-17, 640x480
+    small = kp[:, :1] + (kp - kp[:, :1]) * 0.25  # the same walk, a quarter of the size
+    np.savez(tmp_path / "small_2d.npz", keypoints_2d=small[None], layout_2d="h36m17", frame_size=[640, 480], fps=25.0)
+    size = np.median(pose_spread(normalize_screen_coordinates(small, 640, 480)))
+    assert size < H36M_INPUT_SPREAD / 2  # the premise: far smaller than the training input
+
+    r = invoke("lift", tmp_path / "small_2d.npz", "--weights", random_checkpoint, "--smooth", "none")
+    assert r.exit_code == 0, r.stderr
+    scaled = np.load(tmp_path / "small_3d.npz")
+    assert scaled["input_scale"][0] == pytest.approx(H36M_INPUT_SPREAD / size, rel=1e-4)
+    assert "scaled x" in r.stderr
+
+    r = invoke("lift", tmp_path / "small_2d.npz", "--weights", random_checkpoint, "--smooth", "none",
+               "--no-rescale", "-o", tmp_path / "as_is.npz")
+    assert r.exit_code == 0, r.stderr
+    as_is = np.load(tmp_path / "as_is.npz")
+    assert as_is["input_scale"][0] == 1.0 and "scaled x" not in r.stderr
+    assert not np.allclose(as_is["keypoints_3d"], scaled["keypoints_3d"], atol=1e-3)
+
+    # the rescaled person is lifted exactly as the same 2D made that size by hand
+    big = kp[:, :1] + (kp - kp[:, :1]) * 0.25 * float(scaled["input_scale"][0])
+    np.savez(tmp_path / "big_2d.npz", keypoints_2d=big[None], layout_2d="h36m17", frame_size=[640, 480], fps=25.0)
+    r = invoke("lift", tmp_path / "big_2d.npz", "--weights", random_checkpoint, "--smooth", "none")
+    assert r.exit_code == 0, r.stderr
+    big3d = np.load(tmp_path / "big_3d.npz")
+    assert big3d["input_scale"][0] == pytest.approx(1.0, abs=1e-4)
+    np.testing.assert_allclose(big3d["keypoints_3d"], scaled["keypoints_3d"], atol=1e-4)

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from video3d.data.h36m_cameras import EXTRINSICS, INTRINSICS
-from video3d.geometry import (camera_to_world, image_coordinates, normalize_screen_coordinates, project_to_2d, qrot,
-                              rotation_matrix_from_quaternion, solve_translation, world_to_camera)
+from video3d.geometry import (camera_to_world, fit_scale, image_coordinates, normalize_screen_coordinates, pose_spread,
+                              project_to_2d, qrot, rescale_about_root, rotation_matrix_from_quaternion,
+                              solve_translation, world_to_camera)
 
 
 def test_qrot_quarter_turn_about_z():
@@ -78,3 +79,36 @@ def test_solve_translation_recovers_a_known_position():
 def test_solve_translation_marks_unsolvable_frames():
     uv = np.full((1, 17, 2), np.nan)
     assert np.isnan(solve_translation(uv, np.zeros((1, 17, 3)), 800.0, (0, 0))).all()
+
+
+def test_pose_spread_is_the_rms_distance_from_the_pelvis():
+    x = np.zeros((17, 2))
+    x[1:] = [3.0, 4.0]  # every other joint 5 from the pelvis
+    x += [10.0, -2.0]  # where the pose is does not matter
+    assert pose_spread(x) == pytest.approx(np.sqrt(16 * 25 / 17))
+
+
+@pytest.mark.parametrize("median", [0.05, 0.2, 0.5])  # smaller, the same, larger
+def test_fit_scale_brings_the_median_size_to_the_target(median):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(31, 17, 2))
+    x *= (median * rng.uniform(0.8, 1.25, 31) / pose_spread(x))[:, None, None]  # sizes around the median
+    x *= median / np.median(pose_spread(x))  # the median exactly
+    x[3, 5] = np.nan  # a frame with a missing joint does not count
+    factor = fit_scale(x, 0.2)
+    assert factor == pytest.approx(0.2 / np.median(pose_spread(np.delete(x, 3, axis=0))))
+    assert np.nanmedian(pose_spread(np.delete(rescale_about_root(x, factor), 3, axis=0))) == pytest.approx(0.2)
+
+
+def test_fit_scale_of_nothing_measurable_is_one():
+    assert fit_scale(np.zeros((0, 17, 2)), 0.2) == 1.0
+    assert fit_scale(np.full((5, 17, 2), np.nan), 0.2) == 1.0
+    assert fit_scale(np.zeros((5, 17, 2)), 0.2) == 1.0  # all joints on the pelvis: size 0
+
+
+def test_rescale_about_root_keeps_the_root():
+    x = np.random.default_rng(1).normal(size=(4, 17, 2)).astype(np.float32)
+    y = rescale_about_root(x, 2.5)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y[:, 0], x[:, 0])
+    np.testing.assert_allclose(pose_spread(y), 2.5 * pose_spread(x), rtol=1e-5)

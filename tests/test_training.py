@@ -77,6 +77,7 @@ def test_tiny_run_learns_saves_and_resumes(tiny_dataset, tmp_path):
     assert lifter.config.channels == 16  # the checkpoint rebuilds the model it was trained as
     meta = lifter.meta["training"]
     assert meta["train_subjects"] == ["S1", "S5"] and meta["epochs_completed"] == 2
+    assert 0 < meta["input_spread"] < 1 and lifter.input_spread == meta["input_spread"]  # what lift scales to
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [1, 2] and all(np.isfinite(r["val_mpjpe_mm"]) for r in log)
 
@@ -119,3 +120,12 @@ def test_fine_tuning_starts_from_given_weights(tiny_dataset, tmp_path, random_ch
     before, after = load_checkpoint(random_checkpoint), load_checkpoint(tmp_path / "ft" / "final.pt")
     w0 = before.model.state_dict()["shrink.weight"]
     assert np.allclose(after.model.state_dict()["shrink.weight"].numpy(), w0.numpy())  # lr 0: unchanged
+
+
+def test_human36m_input_sizes_are_the_default_range(h36m_path):
+    """Checkpoints without their own size use H36M_INPUT_SPREAD: it must be what training on H36M measures."""
+    from video3d.data.h36m import TRAIN_SUBJECTS
+    from video3d.lifters.base import H36M_INPUT_SPREAD
+    from video3d.training import input_spread
+
+    assert input_spread(load_sequences(h36m_path, TRAIN_SUBJECTS)) == H36M_INPUT_SPREAD

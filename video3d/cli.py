@@ -101,6 +101,9 @@ Smooth = Enum("Smooth", {name: name for name in SMOOTHING}, type=str)
 SmoothOpt = Annotated[Smooth, typer.Option("--smooth", help=(
     "Temporal smoothing: light = One-Euro on the 3D (keeps fast motion), strong = One-Euro on the 2D and "
     "the 3D, savgol = Savitzky-Golay on the 3D, none."))]
+RescaleOpt = Annotated[bool, typer.Option("--rescale/--no-rescale", help=(
+    "Scale each person's 2D about the pelvis to the typical size the lifter was trained on (a person smaller "
+    "or larger in the frame than Human3.6M's actors otherwise gets a wrong 3D pose)."))]
 TrajectoryOpt = Annotated[bool, typer.Option("--trajectory/--no-trajectory", help=(
     "Move people through the 3D scene along their (approximate) estimated path; off: each stays at their "
     "median place."))]
@@ -207,6 +210,11 @@ def summary(result, outputs: list[Path]) -> None:
     err_console.print(f"{result.num_frames} frames at {result.fps:g} fps, {result.num_persons} "
                       f"person{'s' if result.num_persons != 1 else ''} (track ids "
                       f"{', '.join(str(i) for i in result.track_ids)})", highlight=False)
+    if result.input_scale is not None:
+        for track, factor in zip(result.track_ids, result.input_scale):
+            if factor != 1.0:
+                err_console.print(f"track {track}: 2D scaled x{factor:.2f} to the lifter's training size "
+                                  "(--no-rescale: as detected)", highlight=False)
     for path in outputs:
         out_console.print(str(path), highlight=False)
 
@@ -228,6 +236,7 @@ def reconstruct(
         "Skip detection: 2D keypoints from an npz (e.g. `video3d detect`), an OpenPose output folder (BODY_25 or "
         "COCO-18) or a COCO-format JSON file."))] = None,
     smooth: SmoothOpt = Smooth(DEFAULT_SMOOTHING),
+    rescale: RescaleOpt = True,
     trajectory: TrajectoryOpt = True,
     rebase: RebaseOpt = Rebase.sequence,
     export: ExportOpt = "npz",
@@ -241,7 +250,7 @@ def reconstruct(
     formats = parse_export(export)
     out = run(reconstruct_fn, video, output_dir=output_dir, lifter=lifter.value, weights=weights, detector=detector,
               persons=n, device=device.value, write_video=not no_video, keypoints=keypoints, smooth=smooth.value,
-              trajectory=trajectory, rebase=rebase.value, export=formats, up=up.value, force=force,
+              rescale=rescale, trajectory=trajectory, rebase=rebase.value, export=formats, up=up.value, force=force,
               progress=RichProgress())
     summary(out.result, [p for p in (out.npz, *out.exports, out.video) if p is not None])
 
@@ -283,6 +292,7 @@ def lift(
         "WIDTHxHEIGHT of the frames, if the input has none (OpenPose).")
     )] = None,
     smooth: SmoothOpt = Smooth(DEFAULT_SMOOTHING),
+    rescale: RescaleOpt = True,
     trajectory: TrajectoryOpt = True,
     rebase: RebaseOpt = Rebase.sequence,
     export: ExportOpt = "npz",
@@ -302,7 +312,7 @@ def lift(
     run(check_output, output, force)
     result = run(load_keypoints, keypoints, fps=fps, frame_size=size)
     run(lift_fn, result, lifter=lifter.value, weights=weights, device=device.value, smooth=smooth.value,
-        progress=RichProgress())
+        rescale=rescale, progress=RichProgress())
     run(place, result, trajectory=trajectory, rebase=rebase.value)
     run(result.save_npz, output, force=force)
     extra = run(export_fn, result, output.with_name(output.stem), list(formats), up.value, force)

@@ -96,3 +96,25 @@ def solve_translation(keypoints_2d: np.ndarray, poses_3d: np.ndarray, focal: flo
     if solvable.any():
         out[solvable] = np.linalg.solve(AtA[solvable] + 1e-9 * np.eye(3), Atb[solvable][..., None])[..., 0]
     return out.astype(np.float32)
+
+
+def pose_spread(x: np.ndarray) -> np.ndarray:
+    """The size of 2D poses (..., J, 2): the RMS distance of the joints from joint 0 (the H36M pelvis)."""
+    return np.sqrt(((x - x[..., :1, :]) ** 2).sum(-1).mean(-1))
+
+
+def fit_scale(x: np.ndarray, size: float) -> float:
+    """The factor that makes the median size (``pose_spread``) of a sequence of poses (T, J, 2) ``size``
+    (frames with a missing joint do not count); 1 when it cannot be measured."""
+    sizes = pose_spread(x)
+    sizes = sizes[np.isfinite(sizes)]
+    m = float(np.median(sizes)) if len(sizes) else float("nan")
+    if not np.isfinite(m) or m <= 0:
+        return 1.0
+    return float(size / m)
+
+
+def rescale_about_root(x: np.ndarray, factor: float) -> np.ndarray:
+    """Scale each pose (..., J, 2) by ``factor`` about its own joint 0: the root stays where it is."""
+    root = x[..., :1, :]
+    return (root + (x - root) * factor).astype(x.dtype)

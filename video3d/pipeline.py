@@ -14,7 +14,7 @@ import numpy as np
 
 from .detector import PoseDetector
 from .errors import InputError
-from .geometry import normalize_screen_coordinates
+from .geometry import fit_scale, normalize_screen_coordinates, rescale_about_root
 from .io import check_output
 from .layouts import coco17_to_h36m17
 from .lifters import Lifter, create_lifter
@@ -81,10 +81,14 @@ def _smooth_2d(x: np.ndarray, filt, fps: float) -> np.ndarray:
 
 def lift(result: PoseResult, lifter: str | Lifter = "gastnet", weights: str | os.PathLike | None = None,
          device: str = "auto", max_gap: float = 0.5, flip: bool = True, smooth: str = DEFAULT_SMOOTHING,
-         progress: Progress | None = None) -> PoseResult:
+         rescale: bool = True, progress: Progress | None = None) -> PoseResult:
     """Lift every person's 2D track to 3D. Gaps up to ``max_gap`` seconds are bridged (and flagged as
     interpolated); longer ones split the track, and frames in them stay invalid (NaN). ``smooth`` names a
-    preset of SMOOTHING (filters on the 2D before and/or the 3D after lifting)."""
+    preset of SMOOTHING (filters on the 2D before and/or the 3D after lifting). With ``rescale``, each person's
+    2D is scaled about the pelvis, one factor per person, to the typical size of the lifter's training input
+    (``Lifter.input_spread``): the lifters take 2D normalised by the frame width, and a person smaller or
+    larger in the frame than Human3.6M's actors otherwise gets a wrong pose (benchmarks/input_scale.py); the
+    factors are kept in ``result.input_scale``."""
     if smooth not in SMOOTHING:
         raise InputError(f"unknown smoothing {smooth!r}; choose from {', '.join(SMOOTHING)}")
     filt_2d, filt_3d = SMOOTHING[smooth]
@@ -96,18 +100,23 @@ def lift(result: PoseResult, lifter: str | Lifter = "gastnet", weights: str | os
                          f"(its receptive field)")
     w, h = result.frame_size
     gap = max(0, int(round(max_gap * result.fps)))
-    persons_3d, interpolated = [], []
+    persons_3d, interpolated, scales = [], [], []
     with stage(progress, "lift", result.num_persons * result.num_frames) as bar:
         for person in result.persons_2d:
             seq = to_h36m(person)
             present = (~seq.missing).sum(1) >= MIN_JOINTS_PRESENT
             out = np.full((seq.num_frames, 17, 3), np.nan, np.float32)
+            inputs = {}  # (start, stop) -> normalised 2D of the segment, (n, 17, 2)
             for s, e in segments(present, gap):
                 x = lifter_input(seq.with_(keypoints=np.where(present[:, None, None], seq.keypoints, np.nan),
                                            confidence=np.where(present[:, None], seq.confidence, 0.0)), s, e)
                 if filt_2d is not None:
                     x = _smooth_2d(x, filt_2d, result.fps)
-                y = model.predict(normalize_screen_coordinates(x, w, h), flip=flip)
+                inputs[s, e] = normalize_screen_coordinates(x, w, h)
+            factor = fit_scale(np.concatenate(list(inputs.values())), model.input_spread) if rescale and inputs else 1.0
+            scales.append(factor)
+            for (s, e), x in inputs.items():
+                y = model.predict(rescale_about_root(x, factor) if factor != 1.0 else x, flip=flip)
                 out[s:e] = filt_3d(y, result.fps) if filt_3d is not None else y
             valid = np.isfinite(out[..., 0]).all(-1)
             persons_3d.append(PoseSequence(out, valid[:, None].repeat(17, 1).astype(np.float32), result.fps,
@@ -115,6 +124,7 @@ def lift(result: PoseResult, lifter: str | Lifter = "gastnet", weights: str | os
             interpolated.append(valid & ~present)
             bar.advance(seq.num_frames)
     result.persons_3d = persons_3d
+    result.input_scale = np.array(scales, np.float32)
     result.interpolated = np.stack(interpolated) if interpolated else np.zeros((0, result.num_frames), bool)
     weights_name = Path(model.weights_path).name if model.weights_path else "untrained"
     result.lifter = f"{model.name} ({weights_name})" + (f", smoothing {smooth}" if smooth != "none" else "")
@@ -186,8 +196,8 @@ def output_paths(video: str | os.PathLike, output_dir: str | os.PathLike | None)
 def reconstruct(video: str | os.PathLike, output_dir: str | os.PathLike | None = None, lifter: str = "gastnet",
                 weights: str | os.PathLike | None = None, detector: str | None = None, persons: int | str = 1,
                 device: str = "auto", write_video: bool = True, keypoints: str | os.PathLike | None = None,
-                smooth: str = DEFAULT_SMOOTHING, trajectory: bool = True, rebase: str = "sequence",
-                export: tuple[str, ...] = ("npz",), up: str = "y", force: bool = False,
+                smooth: str = DEFAULT_SMOOTHING, rescale: bool = True, trajectory: bool = True,
+                rebase: str = "sequence", export: tuple[str, ...] = ("npz",), up: str = "y", force: bool = False,
                 progress: Progress | None = None) -> ReconstructOutputs:
     """Video -> 2D tracks (or ``keypoints`` from a file) -> 3D -> npz (+ side-by-side video, + exports).
     Checks that the outputs can be written and the lifter's weights exist before the long work starts."""
@@ -212,7 +222,7 @@ def reconstruct(video: str | os.PathLike, output_dir: str | os.PathLike | None =
         result.persons_2d = [p for p, _ in selected]
     else:
         result = detect(video, detector=detector, persons=persons, device=device, progress=progress)
-    lift(result, model, device=device, smooth=smooth, progress=progress)
+    lift(result, model, device=device, smooth=smooth, rescale=rescale, progress=progress)
     place(result, trajectory=trajectory, rebase=rebase)
     result.save_npz(npz_path, force=force)
     extra = export_fn(result, npz_path.with_name(npz_path.stem.removesuffix("_poses")), list(export), up, force)

@@ -10,6 +10,8 @@ npz keys (documented in README.md):
   fps           float
   frame_size    int (2,)              (width, height)
   lifter        str                   the lifter and its weights ("" before lifting)
+  input_scale   float32 (P,)          the factor each person's 2D was scaled by (about the pelvis) before lifting,
+                                      to the typical size of the lifter's training input; 1: as detected
   source        str                   the input video's file name
 and, once placed in the world frame (``pipeline.place``; see video3d.world):
   keypoints_3d_world float32 (P, T, 17, 3) metres, z up, people on the floor (z = 0), at their positions
@@ -43,6 +45,7 @@ class PoseResult:
     persons_3d: list[PoseSequence] | None = None  # h36m17, metres, camera axes, root-relative
     interpolated: np.ndarray | None = None  # (P, T) bool
     lifter: str = ""
+    input_scale: np.ndarray | None = None  # (P,) float: see the npz keys above
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     world: WorldFrame | None = None  # the people in an upright world frame (pipeline.place)
 
@@ -90,6 +93,7 @@ class PoseResult:
             "fps": np.array(float(self.fps)),
             "frame_size": np.array(self.frame_size, dtype=np.int64),
             "lifter": np.array(self.lifter),
+            "input_scale": (self.input_scale if self.input_scale is not None else np.ones(P)).astype(np.float32),
             "source": np.array(self.source),
         }
         if self.world is not None:
@@ -163,6 +167,7 @@ def load_npz(path: str | Path, fps: float | None = None) -> PoseResult:
                              for p in range(len(k3))]
         result.lifter = str(data["lifter"])
         result.interpolated = np.asarray(data["interpolated"], bool) if "interpolated" in keys else None
+        result.input_scale = np.asarray(data["input_scale"], np.float32) if "input_scale" in keys else None
     if {"keypoints_3d_world", "root_positions", "world_rotation"} <= keys:
         result.world = WorldFrame(np.asarray(data["world_rotation"], np.float32),
                                   np.asarray(data["keypoints_3d_world"], np.float32),

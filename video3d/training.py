@@ -23,6 +23,7 @@ import torch
 import torch.distributed as dist
 
 from .data.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, load_sequences
+from .geometry import pose_spread
 from .layouts import H36M17, synthesize_coco_like_h36m
 from .lifters import Lifter, get_spec, new_model, resolve_device
 from .lifters.base import save_atomic
@@ -199,6 +200,12 @@ def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, cfg: TrainCo
 # --------------------------------------------------------------------------------------------
 # the loop
 # --------------------------------------------------------------------------------------------
+def input_spread(sequences) -> float:
+    """The typical size of the 2D input in these takes: ``pose_spread`` of the normalised 2D, the median over
+    the takes of each take's median. Stored in the checkpoint: ``lift`` scales every person to it."""
+    return round(float(np.median([np.median(pose_spread(s.normalized_2d())) for s in sequences])), 3)
+
+
 def mpjpe_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(predicted - target, dim=-1).mean()
 
@@ -264,6 +271,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
     train_seqs = load_sequences(cfg.data, cfg.train_subjects)
     val_seqs = load_sequences(cfg.data, cfg.val_subjects)
     train_data = WindowDataset(train_seqs, offsets, target_offsets, cfg.subsample)
+    typical_size = input_spread(train_seqs)
     val_data = WindowDataset(val_seqs, offsets, target_offsets, cfg.val_subsample)
     del train_seqs, val_seqs
     per_epoch = train_data.shortest_phase()
@@ -308,6 +316,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
             "recipe": dataclasses.asdict(cfg), "epochs_completed": epoch,
             "samples_seen": sum(h["samples"] for h in history),
             "hardware": hardware_description(device), "val_mpjpe_mm": val_mm,
+            "input_spread": typical_size,
             "torch": str(torch.__version__),
         }
 

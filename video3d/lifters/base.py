@@ -20,6 +20,10 @@ from .registry import LifterSpec, get_spec
 CHECKPOINT_FORMAT = "video3d.lifter.v1"
 INPUT_NORMALIZATION = "screen: x' = x / w * 2 - 1, y' = y / w * 2 - h / w (w, h: frame size in pixels)"
 OUTPUT_CONVENTION = "metres, camera axes (x right, y down, z away from the camera), pelvis at the origin"
+# The typical size of the 2D input a lifter saw in training (video3d.geometry.pose_spread of the normalised 2D:
+# the median over the takes of each take's median), for checkpoints that do not carry their own: Human3.6M GT 2D
+# of S1, S5, S6, S7 and S8 in the four cameras (video3d.training.input_spread; tests/test_training.py checks it).
+H36M_INPUT_SPREAD = 0.200
 
 
 class CheckpointError(Video3DError, ValueError):
@@ -72,6 +76,12 @@ class Lifter:
     @property
     def trained(self) -> bool:
         return bool(self.meta.get("training"))
+
+    @property
+    def input_spread(self) -> float:
+        """The typical size of the 2D the model was trained on (see H36M_INPUT_SPREAD)."""
+        saved = (self.meta.get("training") or {}).get("input_spread")
+        return float(saved) if saved else H36M_INPUT_SPREAD
 
     # --- inference --------------------------------------------------------------------------
     @torch.no_grad()
