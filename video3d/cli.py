@@ -214,7 +214,7 @@ def summary(result, outputs: list[Path]) -> None:
         for track, factor in zip(result.track_ids, result.input_scale):
             if factor != 1.0:
                 err_console.print(f"track {track}: 2D scaled x{factor:.2f} to the lifter's training size "
-                                  "(--no-rescale: as detected)", highlight=False)
+                                  "(--no-rescale: as detected)", highlight=False, soft_wrap=True)
     for path in outputs:
         out_console.print(str(path), highlight=False)
 
