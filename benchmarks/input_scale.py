@@ -3,7 +3,7 @@
     python benchmarks/input_scale.py [--lifter gastnet] [--weights PATH] [--frames 300] [--cameras 0]
 
 The lifters take 2D normalised by the frame width (the papers' convention), so a person filmed smaller
-than Human3.6M's actors (a wide shot, a 4K video of a distant player) gives inputs of a size they never
+than Human3.6M's actors (a wide shot of a distant player) gives inputs of a size they never
 saw. This prints the size (``video3d.geometry.pose_spread``, median per take) of the training takes (S1,
 S5, S6, S7, S8, four cameras), then scales the GT 2D of the test takes (S9, S11) about the pelvis by each
 factor and lifts it three ways, through the same code as ``video3d lift``: as is (``--no-rescale``);

@@ -108,10 +108,8 @@ def fit_scale(x: np.ndarray, size: float) -> float:
     (frames with a missing joint do not count); 1 when it cannot be measured."""
     sizes = pose_spread(x)
     sizes = sizes[np.isfinite(sizes)]
-    m = float(np.median(sizes)) if len(sizes) else float("nan")
-    if not np.isfinite(m) or m <= 0:
-        return 1.0
-    return float(size / m)
+    m = float(np.median(sizes)) if len(sizes) else 0.0
+    return float(size / m) if m > 0 else 1.0
 
 
 def rescale_about_root(x: np.ndarray, factor: float) -> np.ndarray:

@@ -116,7 +116,7 @@ def lift(result: PoseResult, lifter: str | Lifter = "gastnet", weights: str | os
             factor = fit_scale(np.concatenate(list(inputs.values())), model.input_spread) if rescale and inputs else 1.0
             scales.append(factor)
             for (s, e), x in inputs.items():
-                y = model.predict(rescale_about_root(x, factor) if factor != 1.0 else x, flip=flip)
+                y = model.predict(rescale_about_root(x, factor), flip=flip)
                 out[s:e] = filt_3d(y, result.fps) if filt_3d is not None else y
             valid = np.isfinite(out[..., 0]).all(-1)
             persons_3d.append(PoseSequence(out, valid[:, None].repeat(17, 1).astype(np.float32), result.fps,
