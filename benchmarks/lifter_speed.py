@@ -6,6 +6,9 @@ Every registered lifter at each of its paper window lengths, with flip test-time
 ``video3d lift`` runs it) and off, on the same random 2D sequence, all measured in one run so that the ratios
 compare (the machines are noisy: read the ratios, not the absolute figures). Speed does not depend on the
 values of the weights, so randomly initialised models are timed; parameter counts are printed beside them.
+Sequence-to-sequence lifters (STCFormer) are timed both ways ``Lifter.predict`` places their windows: "blend"
+(the default) and "centre" (one window per frame, the papers' protocol; on ``--centre-frames`` frames only,
+as it is slow).
 """
 
 from __future__ import annotations
@@ -31,28 +34,33 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--lifters", default=None, help="comma-separated names (default: all)")
     parser.add_argument("--max-window", type=int, default=81, help="skip windows longer than this")
+    parser.add_argument("--centre-frames", type=int, default=300, help="frames for the slow 'centre' mode")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     x = rng.uniform(-0.5, 0.5, (args.frames, 17, 2)).astype(np.float32)
     print(f"{args.frames} frames, device {args.device}, {torch.get_num_threads()} threads, torch {torch.__version__}")
-    print(f"{'lifter':12s} {'window':>6s} {'params':>8s} {'fps (flip)':>11s} {'fps (no flip)':>14s}")
+    print(f"{'lifter':12s} {'window':>6s} {'windows':>8s} {'params':>8s} {'fps (flip)':>11s} {'fps (no flip)':>14s}")
     names = args.lifters.split(",") if args.lifters else list_lifters()
     for name in names:
-        for frames in get_spec(name).frames:
+        spec = get_spec(name)
+        modes = ["blend", "centre"] if spec.kind == "seq2seq" else ["-"]
+        for frames in spec.frames:
             if frames > args.max_window:
                 continue
             lifter = create_lifter(name, frames=frames, pretrained=False, device=args.device)
             lifter.predict(x[:300])  # warm-up
-            rates = []
-            for flip in (True, False):
-                start = time.perf_counter()
-                y = lifter.predict(x, flip=flip)
-                rates.append(args.frames / (time.perf_counter() - start))
-                assert y.shape == (args.frames, 17, 3) and np.isfinite(y).all()
-            print(f"{name:12s} {frames:6d} {lifter.num_parameters / 1e6:7.2f}M {rates[0]:11.0f} {rates[1]:14.0f}",
-                  flush=True)
+            for mode in modes:
+                n = args.centre_frames if mode == "centre" else args.frames
+                rates = []
+                for flip in (True, False):
+                    start = time.perf_counter()
+                    y = lifter.predict(x[:n], flip=flip, windows="centre" if mode == "centre" else "blend")
+                    rates.append(n / (time.perf_counter() - start))
+                    assert y.shape == (n, 17, 3) and np.isfinite(y).all()
+                print(f"{name:12s} {frames:6d} {mode:>8s} {lifter.num_parameters / 1e6:7.2f}M {rates[0]:11.0f} "
+                      f"{rates[1]:14.0f}", flush=True)
 
 
 if __name__ == "__main__":

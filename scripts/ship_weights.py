@@ -1,10 +1,11 @@
 """Turn a training run's checkpoint into shipped weights, evaluated.
 
     python scripts/ship_weights.py runs/gastnet_27f/final.pt weights/gastnet_27f.pt [--data PATH]
+                                   [--windows blend|centre]
 
 1. copies the checkpoint with its floating-point tensors stored as float16 (half the size; measured on a
    Human3.6M test take: predictions move by at most 0.6 mm, MPJPE by 0.01 mm) and its metadata made of
-   plain types, so that ``torch.load(weights_only=True)`` reads it;
+   plain types, so that ``torch.load(weights_only=True)`` reads it (the config under today's field names);
 2. runs the full Human3.6M protocol on the shipped file itself (S9, S11, every frame, all cameras, flip
    test-time augmentation) and writes the result into the file's training metadata, and as JSON beside it.
 """
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -25,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from video3d.evaluation import evaluate  # noqa: E402
 from video3d.io import AtomicPath  # noqa: E402
 from video3d.lifters import load_checkpoint  # noqa: E402
-from video3d.lifters.base import save_atomic  # noqa: E402
+from video3d.lifters.base import WINDOW_MODES, save_atomic  # noqa: E402
 
 
 def plain(x):
@@ -50,8 +52,11 @@ def main() -> None:
     parser.add_argument("source", type=Path)
     parser.add_argument("target", type=Path)
     parser.add_argument("--data", default=str(ROOT.parent / "shared/data/h36m/data_3d_h36m_17j.npz"))
+    parser.add_argument("--windows", default="blend", choices=WINDOW_MODES,
+                        help="sequence-to-sequence lifters: how the windows are placed (Lifter.predict)")
     args = parser.parse_args()
-    ckpt = torch.load(args.source, map_location="cpu", weights_only=False)
+    ckpt = torch.load(args.source, map_location="cpu", weights_only=True)
+    ckpt["config"] = dataclasses.asdict(load_checkpoint(args.source).config)  # e.g. STCFormer's stride -> t_downsample
     state = {k: v.half() if v.is_floating_point() else v for k, v in ckpt.pop("state_dict").items()}
     ckpt = plain(ckpt)
     ckpt["state_dict"] = state
@@ -59,7 +64,7 @@ def main() -> None:
     save_atomic(ckpt, args.target)
     lifter = load_checkpoint(args.target)
     start = time.perf_counter()
-    report = evaluate(lifter, args.data)
+    report = evaluate(lifter, args.data, windows=args.windows)
     result = report.to_dict()
     result["seconds"] = round(time.perf_counter() - start)
     ckpt["training"]["evaluation"] = plain(result)  # numpy scalars would make weights_only loading fail

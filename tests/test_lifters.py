@@ -97,12 +97,13 @@ def echo_lifter(kind, frames=9, output_index=None):
     return Lifter(spec, CentreEcho(kind, frames, output_index), None)
 
 
-@pytest.mark.parametrize("kind", ["dense", "center", "seq2seq"])
-@pytest.mark.parametrize("T", [5, 9, 23])  # shorter than, equal to and longer than the window
-def test_frame_i_comes_from_the_window_centred_on_i(kind, T):
+@pytest.mark.parametrize("kind,windows", [("dense", "centre"), ("center", "centre"), ("seq2seq", "centre"),
+                                          ("seq2seq", "blend")])
+@pytest.mark.parametrize("T", [1, 5, 9, 23])  # shorter than, equal to and longer than the window
+def test_frame_i_comes_from_the_window_centred_on_i(kind, windows, T):
     x = np.random.default_rng(T).uniform(-1, 1, size=(T, 17, 2)).astype(np.float32)
     x[:, 0] = 0  # the root is zeroed on output
-    y = echo_lifter(kind).predict(x, flip=False, batch_frames=64)
+    y = echo_lifter(kind).predict(x, flip=False, batch_frames=64, windows=windows)
     np.testing.assert_allclose(y[..., :2], x, atol=1e-6)
 
 
@@ -110,9 +111,71 @@ def test_alignment_test_catches_the_first_frame_bug():
     """The STCFormer demo took the window's first frame: its 3D lags the video by half a window."""
     x = np.random.default_rng(0).uniform(-1, 1, size=(30, 17, 2)).astype(np.float32)
     x[:, 0] = 0
-    y = echo_lifter("seq2seq", output_index=0).predict(x, flip=False)
+    y = echo_lifter("seq2seq", output_index=0).predict(x, flip=False, windows="centre")
     assert not np.allclose(y[..., :2], x, atol=1e-3)
     np.testing.assert_allclose(y[4:, :, :2], x[:-4], atol=1e-6)  # 4 = 9 // 2 frames late
+
+
+class Strided(CentreEcho):
+    """A seq2seq echo whose window samples every `step`-th frame (as STCFormer's does) and counts its windows."""
+
+    def __init__(self, frames: int = 9, step: int = 3):
+        super().__init__("seq2seq", frames)
+        self.window_offsets = [(i - frames // 2) * step for i in range(frames)]
+        self.receptive_field = (frames - 1) * step + 1
+        self.windows_seen = 0
+
+    def forward(self, x):
+        self.windows_seen += x.shape[0]
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("T", [1, 2, 4, 30, 100])
+@pytest.mark.parametrize("hop", [1, 3, 9])
+def test_blended_windows_put_every_output_on_its_own_frame(T, hop):
+    x = np.random.default_rng(T).uniform(-1, 1, size=(T, 17, 2)).astype(np.float32)
+    x[:, 0] = 0
+    lifter = echo_lifter("seq2seq")
+    lifter.model = Strided()
+    y = lifter.predict(x, flip=False, windows="blend", hop=hop, batch_frames=9 * 4)
+    np.testing.assert_allclose(y[..., :2], x, atol=1e-6)
+    # about T / hop windows: per subsequence of ~T/3 frames, one window per hop positions and one at its end
+    assert lifter.model.windows_seen <= 3 * (-(-T // 3) // hop + 2)
+    lifter.model.windows_seen = 0
+    lifter.predict(x, flip=False, windows="centre")
+    assert lifter.model.windows_seen == T
+
+
+def test_blend_is_the_centre_weighted_mean_of_every_window_holding_the_frame():
+    """Brute force on the real STCFormer (random weights): frame f gets, from each window centred on a frame c
+    of its subsequence (c = r + 3 * hop * m, and the last frame of the subsequence), output k = (f - c) / 3 + 13
+    with weight 14 - |k - 13|."""
+    torch.manual_seed(0)
+    lifter = create_lifter("stcformer", frames=27, pretrained=False, device="cpu")
+    T, hop, step, F = 100, 9, 3, 27
+    x = np.random.default_rng(5).uniform(-0.5, 0.5, size=(T, 17, 2)).astype(np.float32)
+    y = lifter.predict(x, flip=False, windows="blend", hop=hop)
+    total, weight = np.zeros((T, 17, 3)), np.zeros(T)
+    for r in range(step):
+        n = len(range(r, T, step))
+        for p in sorted(set(range(0, n, hop)) | {n - 1}):
+            c = r + step * p
+            idx = np.clip(c + step * (np.arange(F) - F // 2), 0, T - 1)
+            with torch.no_grad():
+                out = lifter.model(torch.from_numpy(x[idx])[None])[0].numpy()
+            for k in range(F):
+                f = c + step * (k - F // 2)
+                if 0 <= f < T:
+                    total[f] += (14 - abs(k - 13)) * out[k]
+                    weight[f] += 14 - abs(k - 13)
+    ref = total / weight[:, None, None]
+    ref[:, 0] = 0
+    np.testing.assert_allclose(y, ref, atol=1e-5)
+
+
+def test_unknown_windows_mode_is_refused():
+    with pytest.raises(ValueError, match="blend, centre"):
+        echo_lifter("seq2seq").predict(np.zeros((5, 17, 2), np.float32), windows="middle")
 
 
 @pytest.mark.parametrize("kind", ["dense", "center", "seq2seq"])
@@ -149,7 +212,7 @@ def test_predict_equals_the_model_on_the_edge_padded_window_centred_on_each_fram
         centre = 0 if spec.kind == "center" else model.output_index
     T = 20
     x = np.random.default_rng(3).uniform(-0.5, 0.5, size=(T, 17, 2)).astype(np.float32)
-    y = lifter.predict(x, flip=False)
+    y = lifter.predict(x, flip=False, windows="centre")
     for i in (0, 5, T - 1):
         idx = np.clip(i + offsets, 0, T - 1)
         with torch.no_grad():
@@ -208,7 +271,8 @@ SHIPPED_FILES = sorted((Path(__file__).resolve().parent.parent / "weights").glob
 @pytest.mark.parametrize("path", SHIPPED_FILES, ids=[p.name for p in SHIPPED_FILES])
 def test_shipped_weights_load_without_unpickling_code(path):
     ckpt = torch.load(path, map_location="cpu", weights_only=True)  # plain types only: no pickled objects
-    assert path.name == f"{ckpt['lifter']}_{ckpt['receptive_field']}f.pt"  # the name create_lifter looks for
+    frames = ckpt["config"].get("frames", ckpt["receptive_field"])  # GAST-Net's config has no frames field
+    assert path.name == f"{ckpt['lifter']}_{frames}f.pt"  # the name create_lifter looks for
     assert ckpt["training"]["train_subjects"] == ["S1", "S5", "S6", "S7", "S8"]
     assert not {"S9", "S11"} & set(ckpt["training"]["recipe"]["train_subjects"])
     evaluation = ckpt["training"]["evaluation"]  # measured on the shipped file itself (scripts/ship_weights.py)
@@ -259,3 +323,27 @@ def test_default_weights_follow_what_is_shipped(tmp_path, monkeypatch, shipped, 
 def test_frames_must_match_the_checkpoint(random_checkpoint):
     with pytest.raises(CheckpointError, match="27-frame model, not 81"):
         create_lifter("gastnet", weights=random_checkpoint, frames=81)
+
+
+def test_stcformer_checkpoints_that_say_stride_still_load(tmp_path):
+    """Before 2026-11-23 the config field t_downsample was called stride (the authors' --stride is another
+    thing); such checkpoints (the GPU run's among them) load under the new name."""
+    torch.manual_seed(0)
+    lifter = create_lifter("stcformer", frames=27, pretrained=False, device="cpu")
+    ckpt = lifter.checkpoint()
+    ckpt["config"]["stride"] = ckpt["config"].pop("t_downsample")
+    torch.save(ckpt, tmp_path / "old.pt")
+    loaded = load_checkpoint(tmp_path / "old.pt")
+    assert loaded.config.t_downsample == 3 and loaded.receptive_field == 79
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, size=(30, 17, 2)).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict(x), lifter.predict(x), atol=1e-6)
+
+
+def test_a_lifter_is_asked_for_by_its_window_not_its_receptive_field(tmp_path):
+    """STCFormer 27 spans 79 video frames (every 3rd sampled): --frames 27 finds it."""
+    torch.manual_seed(0)
+    path = create_lifter("stcformer", frames=27, pretrained=False, device="cpu").save(tmp_path / "s.pt")
+    lifter = create_lifter("stcformer", weights=path, frames=27, device="cpu")
+    assert (lifter.frames, lifter.receptive_field) == (27, 79)
+    with pytest.raises(CheckpointError, match="27-frame model, not 81"):
+        create_lifter("stcformer", weights=path, frames=81, device="cpu")

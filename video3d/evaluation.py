@@ -42,6 +42,8 @@ class EvaluationReport:
     flip: bool
     perturbation: dict | None = None
     max_frames: int | None = None
+    windows: str = "centre"  # how a sequence-to-sequence lifter's windows were placed (Lifter.predict)
+    hop: int | None = None  # and, blended, how far apart
     actions: dict[str, ActionScore] = field(default_factory=dict)
 
     @property
@@ -57,16 +59,18 @@ class EvaluationReport:
             "lifter": self.lifter, "weights": self.weights, "subjects": self.subjects, "flip_tta": self.flip,
             "protocol": "Human3.6M, GT 2D (3D projected with each camera), every frame, all cameras; per action "
                         "group pooled over frames, then the unweighted mean over groups; mm (MPJVE: mm/frame at 50 fps)",
-            "perturbation": self.perturbation, "max_frames_per_take": self.max_frames,
+            "perturbation": self.perturbation, "max_frames_per_take": self.max_frames, "windows": self.windows,
+            "hop": self.hop,
             "actions": {k: {m: (int(x) if m == "frames" else float(x)) for m, x in vars(v).items()}
                         for k, v in sorted(self.actions.items())},
             "average": self.average, "frames": self.frames,
         }
 
 
-def predict_sequence(lifter: Lifter, seq: Sequence, flip: bool = True) -> np.ndarray:
+def predict_sequence(lifter: Lifter, seq: Sequence, flip: bool = True, windows: str = "blend",
+                     hop: int | None = None) -> np.ndarray:
     """3D (N, 17, 3) for one take, exactly as ``video3d lift`` computes it."""
-    return lifter.predict(seq.normalized_2d(), flip=flip)
+    return lifter.predict(seq.normalized_2d(), flip=flip, windows=windows, hop=hop)
 
 
 def sequence_errors(predicted: np.ndarray, target: np.ndarray) -> dict[str, float]:
@@ -125,10 +129,19 @@ class Perturbation:
 
 def evaluate(lifter: Lifter, data: str | Path, subjects=TEST_SUBJECTS, actions: list[str] | None = None,
              cameras: list[str] | None = None, flip: bool = True, data_2d: str | Path | None = None,
-             perturb: Perturbation | None = None, max_frames: int | None = None,
-             progress: Progress | None = None) -> EvaluationReport:
+             perturb: Perturbation | None = None, max_frames: int | None = None, windows: str = "blend",
+             hop: int | None = None, progress: Progress | None = None) -> EvaluationReport:
     """The protocol; ``perturb`` corrupts the 2D (robustness), ``max_frames`` keeps each take's first frames
-    (quick runs; not the protocol)."""
+    (quick runs; not the protocol). ``windows`` places a sequence-to-sequence lifter's windows (see
+    ``Lifter.predict``): "centre" is the papers' protocol, "blend" (what ``video3d lift`` does) is faster."""
+    sequences = protocol_sequences(data, subjects, actions, cameras, data_2d, perturb, max_frames)
+    return evaluate_sequences(lifter, sequences, subjects, flip, perturb, max_frames, windows, hop, progress)
+
+
+def protocol_sequences(data: str | Path, subjects=TEST_SUBJECTS, actions: list[str] | None = None,
+                   cameras: list[str] | None = None, data_2d: str | Path | None = None,
+                   perturb: Perturbation | None = None, max_frames: int | None = None) -> list[Sequence]:
+    """The takes of an evaluation, cut to ``max_frames`` and perturbed (seeded by their order), ready to lift."""
     sequences = load_sequences(data, list(subjects), actions=actions, cameras=cameras, path_2d=data_2d)
     if max_frames is not None:
         for seq in sequences:
@@ -136,18 +149,27 @@ def evaluate(lifter: Lifter, data: str | Path, subjects=TEST_SUBJECTS, actions: 
     if perturb is not None and perturb.active:
         for key, seq in enumerate(sequences):
             seq.keypoints_2d = perturb(seq.keypoints_2d, key)
+    return sequences
+
+
+def evaluate_sequences(lifter: Lifter, sequences: list[Sequence], subjects=TEST_SUBJECTS, flip: bool = True,
+                       perturb: Perturbation | None = None, max_frames: int | None = None, windows: str = "blend",
+                       hop: int | None = None, progress: Progress | None = None) -> EvaluationReport:
+    """Lift every take and pool the errors per action group (``evaluate`` on takes already loaded)."""
+    seq2seq = lifter.spec.kind == "seq2seq"
     sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     total = sum(len(s.positions_3d) for s in sequences)
     with stage(progress, "evaluate", total) as bar:
         for seq in sequences:
-            pred = predict_sequence(lifter, seq, flip)
+            pred = predict_sequence(lifter, seq, flip, windows, hop)
             for k, v in sequence_errors(pred, seq.positions_3d).items():
                 sums[seq.action_group][k] += v
             bar.advance(len(seq.positions_3d))
     report = EvaluationReport(lifter=lifter.name, weights=str(lifter.weights_path or "untrained"),
                               subjects=list(subjects), flip=flip,
                               perturbation=vars(perturb) if perturb is not None and perturb.active else None,
-                              max_frames=max_frames)
+                              max_frames=max_frames, windows=windows if seq2seq else "centre",
+                              hop=(hop or lifter.default_hop) if seq2seq and windows == "blend" else None)
     for group, s in sums.items():
         n, nv = s["frames"], max(s["velocity_frames"], 1)
         report.actions[group] = ActionScore(int(n), s["mpjpe"] / n, s["p_mpjpe"] / n, s["n_mpjpe"] / n,

@@ -74,8 +74,8 @@ def create_lifter(
             f"no trained weights for {name}: {path} is missing; train them with `video3d train --lifter {name}` "
             f"or pass --weights PATH")
     lifter = load_checkpoint(path, device=device, expect=name)
-    if frames is not None and lifter.receptive_field != frames:
-        raise CheckpointError(f"{path} is a {lifter.receptive_field}-frame model, not {frames} frames")
+    if frames is not None and lifter.frames != frames:
+        raise CheckpointError(f"{path} is a {lifter.frames}-frame model, not {frames} frames")
     return lifter
 
 

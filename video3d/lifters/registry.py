@@ -33,6 +33,7 @@ class LifterSpec:
     paper_params: dict[int, float]  # parameter count by frames, from the paper / MODELS.md
     code_license: str
     recipe: dict = field(default_factory=dict)  # the paper's training settings (TrainConfig fields)
+    renamed_config_fields: dict = field(default_factory=dict)  # {old name in saved checkpoints: today's name}
 
 
 _REGISTRY: dict[str, LifterSpec] = {}

@@ -2,10 +2,17 @@
 
 One readable file. Reference: the authors' code (zhenhuat/STCFormer) and ../shared/MODELS.md.
 
-Input (B, T, J, 2): T = 27, 81 or 243 frames sampled every ``stride`` frames (3 by default, so "27"
-spans 79 video frames) -> output (B, T, J, 3): a root-relative 3D pose for every sampled frame
-(sequence to sequence). At inference video3d takes, for each video frame, the centre output of the
-window centred on it, never the first (the authors' demo did that and its 3D lags by half a window).
+Input (B, T, J, 2): T = 27, 81 or 243 frames sampled every ``t_downsample`` video frames (3 by default,
+so "27" spans 79 video frames) -> output (B, T, J, 3): a root-relative 3D pose for every sampled frame
+(sequence to sequence). ``t_downsample`` is the authors' ``--t_downsample``; their ``-s/--stride`` is
+something else (the step between training window centres; with ``-b 128 -s 3`` their batch is
+``128 // 3 = 42`` windows). Checkpoints that call it ``stride`` (video3d before 2026-11-23) still load.
+
+Their test protocol: one window centred on every frame, flip averaged, only the centre output scored; that
+is ``Lifter.predict(windows="centre")``. ``windows="blend"`` (video3d's own, faster) uses every output of
+windows placed ``hop`` samples apart, blended with weights that favour each window's centre (see
+``video3d.lifters.base``). Either way the 3D of video frame i is the 3D of frame i: the authors' demo
+showed the first output of each window and lagged by 13 frames.
 
 Each of the 6 blocks: pre-LayerNorm, one qkv projection, channels split in half. One half attends
 across the 17 joints within each frame, the other across the T frames of each joint, each with
@@ -34,7 +41,7 @@ BODY_PARTS = (0, 1, 1, 1, 2, 2, 2, 0, 0, 0, 0, 3, 3, 3, 4, 4, 4)  # H36M-17 join
 @dataclass
 class STCFormerConfig:
     frames: int = 27  # sampled frames per window
-    stride: int = 3  # video frames between two sampled frames
+    t_downsample: int = 3  # video frames between two sampled frames (the authors' --t_downsample)
     channels: int = 256  # 512 for STCFormer-L
     blocks: int = 6
     heads: int = 8  # per half
@@ -49,6 +56,9 @@ class STCFormerConfig:
         if frames not in (27, 81, 243):
             raise ValueError(f"STCFormer has 27, 81 or 243 frames, not {frames}")
         return cls(**{"frames": frames, **overrides})
+
+
+RENAMED_FIELDS = {"stride": "t_downsample"}  # old checkpoint config name -> today's
 
 
 class CrissCrossAttention(nn.Module):
@@ -73,11 +83,13 @@ class CrissCrossAttention(nn.Module):
         q, k, v = self.qkv(self.norm(x)).chunk(3, dim=-1)  # (B, T, J, C) each
         (qs, qt), (ks, kt), (vs, vt) = q.chunk(2, -1), k.chunk(2, -1), v.chunk(2, -1)  # halves: (B, T, J, C/2)
 
-        def heads_over_joints(a):  # (B, T, J, C/2) -> (B, H, T, J, D): attend across J
-            return a.view(B, T, J, H, D).permute(0, 3, 1, 2, 4)
+        # Attention on 4-D (batch, heads, sequence, D) tensors: 5-D ones fall back to PyTorch's slow
+        # reference ("math") attention on the CPU; these shapes take the fused kernel (2-3x faster there).
+        def heads_over_joints(a):  # (B, T, J, C/2) -> (B*T, H, J, D): attend across J (a view)
+            return a.reshape(B * T, J, H, D).transpose(1, 2)
 
-        def heads_over_frames(a):  # (B, T, J, C/2) -> (B, H, J, T, D): attend across T
-            return a.view(B, T, J, H, D).permute(0, 3, 2, 1, 4)
+        def heads_over_frames(a):  # (B, T, J, C/2) -> (B*J, H, T, D): attend across T (a copy)
+            return a.reshape(B, T, J, H, D).permute(0, 2, 3, 1, 4).reshape(B * J, H, T, D)
 
         # depthwise conv over (time, joint) of the values, channels first: (B, C/2, T, J)
         conv_s = self.conv_spatial(vs.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)  # (B, T, J, C/2)
@@ -85,14 +97,15 @@ class CrissCrossAttention(nn.Module):
         part = self.part_drop(self.part_embed(self.parts)[None])  # (1, J, D)
 
         ys = F.scaled_dot_product_attention(heads_over_joints(qs), heads_over_joints(ks), heads_over_joints(vs),
-                                            scale=self.scale)  # (B, H, T, J, D)
-        ys = ys + heads_over_joints(conv_s) + 1e-4 * part  # part broadcasts over (B, H, T)
+                                            scale=self.scale)  # (B*T, H, J, D)
+        ys = ys.transpose(1, 2).reshape(B, T, J, H, D)  # (B, T, J, H, D)
+        ys = ys + conv_s.view(B, T, J, H, D) + 1e-4 * part[:, :, None]  # part broadcasts over (B, T, H)
         yt = F.scaled_dot_product_attention(heads_over_frames(qt), heads_over_frames(kt), heads_over_frames(vt),
-                                            scale=self.scale)  # (B, H, J, T, D)
-        yt = yt + heads_over_frames(conv_t)
-        yt = yt.transpose(2, 3) + 1e-9 * part  # (B, H, T, J, D)
-        y = torch.cat([ys, yt], dim=-1)  # per head: spatial D then temporal D: (B, H, T, J, 2D)
-        y = y.permute(0, 2, 3, 1, 4).reshape(B, T, J, C)  # heads side by side: (B, T, J, C)
+                                            scale=self.scale)  # (B*J, H, T, D)
+        yt = yt.view(B, J, H, T, D).permute(0, 3, 1, 2, 4)  # (B, T, J, H, D)
+        yt = yt + conv_t.view(B, T, J, H, D) + 1e-9 * part[:, :, None]
+        y = torch.cat([ys, yt], dim=-1)  # per head: spatial D then temporal D: (B, T, J, H, 2D)
+        y = y.reshape(B, T, J, C)  # heads side by side: (B, T, J, C)
         return x + self.proj(y)
 
 
@@ -123,12 +136,12 @@ class STCFormer(nn.Module):
     @property
     def receptive_field(self) -> int:
         """Video frames a window spans."""
-        return (self.cfg.frames - 1) * self.cfg.stride + 1
+        return (self.cfg.frames - 1) * self.cfg.t_downsample + 1
 
     @property
     def window_offsets(self) -> list[int]:
         half = self.cfg.frames // 2
-        return [(i - half) * self.cfg.stride for i in range(self.cfg.frames)]
+        return [(i - half) * self.cfg.t_downsample for i in range(self.cfg.frames)]
 
     @property
     def output_index(self) -> int:
@@ -154,4 +167,5 @@ register_lifter(LifterSpec(
     paper_params={27: 4.75e6, 81: 4.75e6, 243: 4.75e6},  # the same for every T: nothing depends on T
     code_license="no licence file in the authors' repository; this reimplementation AGPL-3.0",
     recipe=dict(optimizer="adam", lr=1e-3, lr_decay=0.96, weight_decay=0.0, batch_size=128, epochs=80),
+    renamed_config_fields=RENAMED_FIELDS,
 ))
