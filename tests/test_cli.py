@@ -193,7 +193,7 @@ def test_evaluate_prints_the_table_and_writes_json(tiny_dataset, random_checkpoi
 
 def test_evaluate_bad_subject(tiny_dataset, random_checkpoint):
     one_line_error(invoke("evaluate", "--data", tiny_dataset, "--weights", random_checkpoint, "--subjects", "S42"),
-                   1, "S42")
+                   2, "S42")
 
 
 def test_train_one_short_epoch(tiny_dataset, tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from enum import Enum
@@ -48,9 +49,33 @@ class OneLineErrors(TyperGroup):
         except (typer.Abort, KeyboardInterrupt):
             typer.echo("interrupted", err=True)
             code = 130
+        except Terminated as exc:
+            typer.echo(f"terminated by {exc.name}", err=True)
+            code = 128 + exc.signum
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised where the program is so that it unwinds as for Ctrl-C: every ``with`` block
+    removes its temporary files, child processes are stopped, exit handlers run; exit status 128 + signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated(signum)
+
+
+def handle_signals() -> None:
+    """SIGTERM and SIGHUP end the run like SIGINT does (Python's default for them is to die on the spot,
+    leaving temporary files and folders behind)."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminate)
 
 
 app = typer.Typer(
@@ -113,6 +138,19 @@ RebaseOpt = Annotated[Rebase, typer.Option("--rebase", help=(
 ExportOpt = Annotated[str, typer.Option("--export", help=(
     "Comma-separated formats to write: npz (always), json, csv, bvh (one BVH per person)."))]
 UpOpt = Annotated[Up, typer.Option("--up", help="BVH up axis: y (the BVH convention) or z.")]
+
+
+class Windows(str, Enum):
+    blend = "blend"
+    centre = "centre"
+
+
+WindowsOpt = Annotated[Windows, typer.Option("--windows", help=(
+    "Sequence-to-sequence lifters (stcformer): blend = windows a third of a window apart, every output used, "
+    "weighted to each window's centre (fast); centre = one window per frame, its centre output only (the papers' "
+    "protocol)."))]
+StrictOpt = Annotated[bool, typer.Option("--strict", help=(
+    "Fail (exit 2) on a truncated or damaged video instead of warning and keeping the frames that decode."))]
 
 
 def parse_export(value: str) -> tuple[str, ...]:
@@ -210,6 +248,8 @@ def summary(result, outputs: list[Path]) -> None:
     err_console.print(f"{result.num_frames} frames at {result.fps:g} fps, {result.num_persons} "
                       f"person{'s' if result.num_persons != 1 else ''} (track ids "
                       f"{', '.join(str(i) for i in result.track_ids)})", highlight=False)
+    for line in result.warnings:
+        err_console.print(f"warning: {line}", style="yellow", markup=False, highlight=False, soft_wrap=True)
     if result.input_scale is not None:
         for track, factor in zip(result.track_ids, result.input_scale):
             if factor != 1.0:
@@ -224,8 +264,8 @@ def summary(result, outputs: list[Path]) -> None:
 def reconstruct(
     video: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Input video (any format ffmpeg reads).")],
     output_dir: Annotated[Optional[Path], typer.Option(
-        "--output-dir", "-o", file_okay=False, help="Output folder; default ./video3d_output. Files are named "
-                                                    "after the input: <name>_poses.npz, <name>_3d.mp4.")] = None,
+        "--output-dir", "-o", help="Output folder (made when the first file is written); default ./video3d_output. "
+                                   "Files are named after the input: <name>_poses.npz, <name>_3d.mp4.")] = None,
     lifter: LifterOpt = LifterName("gastnet"),
     weights: WeightsOpt = None,
     detector: DetectorOpt = None,
@@ -242,6 +282,8 @@ def reconstruct(
     export: ExportOpt = "npz",
     up: UpOpt = Up.y,
     force: ForceOpt = False,
+    windows: WindowsOpt = Windows.blend,
+    strict: StrictOpt = False,
 ) -> None:
     """Video -> 2D keypoints -> 3D poses -> side-by-side video and npz (detect + lift + render)."""
     from .pipeline import reconstruct as reconstruct_fn
@@ -251,7 +293,7 @@ def reconstruct(
     out = run(reconstruct_fn, video, output_dir=output_dir, lifter=lifter.value, weights=weights, detector=detector,
               persons=n, device=device.value, write_video=not no_video, keypoints=keypoints, smooth=smooth.value,
               rescale=rescale, trajectory=trajectory, rebase=rebase.value, export=formats, up=up.value, force=force,
-              progress=RichProgress())
+              windows=windows.value, strict=strict, progress=RichProgress())
     summary(out.result, [p for p in (out.npz, *out.exports, out.video) if p is not None])
 
 
@@ -264,6 +306,7 @@ def detect(
     persons: PersonsOpt = "1",
     device: DeviceOpt = Device.auto,
     force: ForceOpt = False,
+    strict: StrictOpt = False,
 ) -> None:
     """2D only: detect and track people, write their COCO-17 keypoints (npz)."""
     from .io import check_output
@@ -272,7 +315,8 @@ def detect(
     n = parse_persons(persons)
     output = output or DEFAULT_OUTPUT_DIR / f"{video.stem}_2d.npz"
     run(check_output, output, force)
-    result = run(detect_fn, video, detector=detector, persons=n, device=device.value, progress=RichProgress())
+    result = run(detect_fn, video, detector=detector, persons=n, device=device.value, strict=strict,
+                 progress=RichProgress())
     run(result.save_npz, output, force=force)
     summary(result, [output])
 
@@ -298,9 +342,10 @@ def lift(
     export: ExportOpt = "npz",
     up: UpOpt = Up.y,
     force: ForceOpt = False,
+    windows: WindowsOpt = Windows.blend,
 ) -> None:
     """2D -> 3D: lift keypoints from any source to 3D poses (npz, and other formats with --export)."""
-    from .exports import export as export_fn
+    from .exports import check_exports, export as export_fn
     from .importers import load_keypoints
     from .io import check_output
     from .pipeline import lift as lift_fn, place
@@ -311,8 +356,9 @@ def lift(
     output = output or keypoints.with_name(f"{stem}_3d.npz")
     run(check_output, output, force)
     result = run(load_keypoints, keypoints, fps=fps, frame_size=size)
+    run(check_exports, output.with_name(output.stem), list(formats), force, track_ids=result.track_ids)
     run(lift_fn, result, lifter=lifter.value, weights=weights, device=device.value, smooth=smooth.value,
-        rescale=rescale, progress=RichProgress())
+        rescale=rescale, windows=windows.value, progress=RichProgress())
     run(place, result, trajectory=trajectory, rebase=rebase.value)
     run(result.save_npz, output, force=force)
     extra = run(export_fn, result, output.with_name(output.stem), list(formats), up.value, force)
@@ -332,7 +378,7 @@ def export_cmd(
     force: ForceOpt = False,
 ) -> None:
     """Convert saved poses to BVH (opens in Blender), JSON or CSV."""
-    from .exports import export as export_fn
+    from .exports import export as export_fn, skipped_people
     from .errors import InputError
     from .pipeline import place
     from .results import load_npz
@@ -345,6 +391,11 @@ def export_cmd(
         run(place, result, trajectory=trajectory, rebase=rebase.value)
     stem = output or poses.with_name(poses.stem.removesuffix("_poses"))
     paths = run(export_fn, result, stem, chosen, up.value, force)
+    skipped = skipped_people(result)
+    if skipped:
+        err_console.print(f"warning: no valid 3D pose for track{'s' if len(skipped) > 1 else ''} "
+                          f"{', '.join(map(str, skipped))}: nothing exported for them", style="yellow",
+                          markup=False, highlight=False, soft_wrap=True)
     for path in paths:
         out_console.print(str(path), highlight=False)
 
@@ -522,6 +573,7 @@ def evaluate(
     max_frames: Annotated[Optional[int], typer.Option("--max-frames", min=1, help=(
         "Only each take's first N frames (quick checks; not the protocol).")
     )] = None,
+    windows: WindowsOpt = Windows.blend,
     force: ForceOpt = False,
 ) -> None:
     """Human3.6M protocol: P1 MPJPE, P2 P-MPJPE, N-MPJPE and MPJVE per action and their mean."""
@@ -536,11 +588,13 @@ def evaluate(
     report = run(evaluate_fn, model, data, subjects=[s.strip() for s in subjects.split(",") if s.strip()],
                  actions=actions.split(",") if actions else None, cameras=cameras.split(",") if cameras else None,
                  flip=flip, data_2d=data_2d, perturb=Perturbation(noise_px, coco_synthesis, drift_px),
-                 max_frames=max_frames, progress=RichProgress())
+                 max_frames=max_frames, windows=windows.value, progress=RichProgress())
     condition = "GT 2D" if report.perturbation is None else f"perturbed 2D {report.perturbation}"
     table = Table(title=f"{model.name} ({report.weights}), {', '.join(report.subjects)}, {condition}, "
                         f"{'flip TTA' if flip else 'no TTA'}"
-                        + (f", first {max_frames} frames per take" if max_frames else ""), header_style="bold")
+                        + (f", first {max_frames} frames per take" if max_frames else "")
+                        + (f", {report.windows} windows" + (f" every {report.hop}" if report.hop else "")
+                           if model.spec.kind == "seq2seq" else ""), header_style="bold")
     for col in ("action", "frames", "P1 MPJPE", "P2 P-MPJPE", "N-MPJPE", "MPJVE"):
         table.add_column(col, justify="right" if col != "action" else "left")
     for name, a in sorted(report.actions.items()):
@@ -563,6 +617,7 @@ def version() -> None:
 
 
 def main() -> None:
+    handle_signals()
     app()
 
 

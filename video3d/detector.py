@@ -6,6 +6,10 @@ Before ultralytics is imported we turn off what it would otherwise do behind the
 - installing missing packages: ``YOLO_AUTOINSTALL=false``;
 - writing a settings file into the user's home: ``YOLO_CONFIG_DIR`` points at a private temporary
   folder that is removed at exit (unless the user set ``YOLO_CONFIG_DIR`` themselves);
+- running code from a model file: ultralytics unpickles ``.pt`` files with ``weights_only=False`` unless
+  ``ULTRALYTICS_SAFE_LOAD=1``, which loads them with ``weights_only=True`` and its allow-list of model classes;
+  we always set it (and its module flags, should ultralytics be imported already). Only the formats in
+  ``SAFE_FORMATS`` are opened at all;
 and we set ``sync=False`` in its in-memory settings. The default weights are downloaded once into
 ``~/.cache/video3d`` ($VIDEO3D_CACHE), never into the current folder.
 Every argument of ``YOLO.track`` is passed explicitly, the tracker's configuration included.
@@ -27,6 +31,10 @@ from .errors import DetectorError
 DEFAULT_DETECTOR = "yolo11n-pose.pt"
 DETECTOR_ENV = "VIDEO3D_DETECTOR"
 CACHE_ENV = "VIDEO3D_CACHE"
+# The detector formats video3d opens (a file a user names is untrusted): .pt through ultralytics' restricted
+# loader, exports whose loaders do not unpickle (ONNX, OpenVINO's XML + weights, TorchScript).
+SAFE_FORMATS = {".pt": "PyTorch (.pt)", ".onnx": "ONNX (.onnx)", ".torchscript": "TorchScript (.torchscript)",
+                "_openvino_model": "an OpenVINO export folder (NAME_openvino_model/)"}
 # ultralytics' own release assets that it can download by name
 DOWNLOADABLE = {f"{family}{size}-pose.pt" for family in ("yolov8", "yolo11", "yolo26") for size in "nsmlx"}
 
@@ -86,15 +94,39 @@ def _quiet_ultralytics() -> None:
     os.environ["YOLO_OFFLINE"] = "1"
     os.environ["YOLO_AUTOINSTALL"] = "false"
     os.environ["YOLO_VERBOSE"] = "false"
+    os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"  # .pt files: weights_only=True with ultralytics' class allow-list
+    import sys
+
+    for name in ("ultralytics.utils", "ultralytics.nn.tasks"):  # read at import: set them if imported before us
+        if name in sys.modules and hasattr(sys.modules[name], "SAFE_LOAD"):
+            sys.modules[name].SAFE_LOAD = True
     if "YOLO_CONFIG_DIR" not in os.environ and _CONFIG_DIR is None:
         _CONFIG_DIR = tempfile.mkdtemp(prefix="video3d-ultralytics-")
         atexit.register(shutil.rmtree, _CONFIG_DIR, True)
         os.environ["YOLO_CONFIG_DIR"] = _CONFIG_DIR
 
 
+def check_format(path: Path) -> None:
+    """Refuse (DetectorError) a local detector that is not one of SAFE_FORMATS, or a folder that is not a
+    complete OpenVINO export, before ultralytics sees it."""
+    name = path.name.lower()
+    kinds = ", ".join(SAFE_FORMATS.values())
+    if path.is_dir():
+        if not name.endswith("_openvino_model"):
+            raise DetectorError(f"{path} is a folder but not an OpenVINO export (NAME_openvino_model/); "
+                                f"video3d opens {kinds}")
+        xml = sorted(path.glob("*.xml"))
+        if not xml or not xml[0].with_suffix(".bin").is_file():
+            raise DetectorError(f"{path} is not a complete OpenVINO export (a .xml and its .bin are needed)")
+        return
+    if not any(name.endswith(suffix) for suffix in SAFE_FORMATS if suffix.startswith(".")):
+        raise DetectorError(f"{path}: not a detector format video3d opens ({kinds})")
+
+
 def _locate(detector: str) -> str:
     path = Path(detector).expanduser()
     if path.exists():
+        check_format(path)
         return str(path)
     if detector in DOWNLOADABLE:
         cached = cache_dir() / detector

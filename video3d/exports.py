@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import AtomicPath
+from .errors import InputError, OutputError
+from .io import AtomicPath, check_output
 from .layouts import H36M17
 from .results import PoseResult
 from .skeleton import NODES, FittedSkeleton, fit, node_offsets
@@ -103,16 +104,29 @@ def fit_people(result: PoseResult) -> list[FittedSkeleton | None]:
     return out
 
 
+def bvh_path(stem: Path, track_id: int) -> Path:
+    return stem.with_name(f"{stem.name}_{track_id}.bvh")
+
+
+def bvh_texts(result: PoseResult, stem: Path, up: str = "y") -> dict[Path, str]:
+    """{path: BVH text} for every person with a valid pose (``skipped_people`` names the others)."""
+    return {bvh_path(stem, person.track_id): bvh_text(skel, result.fps, up)
+            for person, skel in zip(result.persons_2d, fit_people(result)) if skel is not None}
+
+
+def skipped_people(result: PoseResult) -> list[int]:
+    """Track ids of the people with no valid 3D pose in any frame (nothing to export for them)."""
+    return [int(p.track_id) for p, v in zip(result.persons_2d, result.valid()) if not v.any()]
+
+
 def write_bvh(result: PoseResult, stem: Path, up: str = "y", force: bool = False) -> list[Path]:
-    paths = []
-    for person, skel in zip(result.persons_2d, fit_people(result)):
-        if skel is None:
-            continue
-        path = stem.with_name(f"{stem.name}_{person.track_id}.bvh")
-        with AtomicPath(path, force=force) as a:
-            a.tmp.write_text(bvh_text(skel, result.fps, up))
-        paths.append(path)
-    return paths
+    return [_write_text(path, text, force) for path, text in bvh_texts(result, stem, up).items()]
+
+
+def _write_text(path: Path, text: str, force: bool) -> Path:
+    with AtomicPath(path, force=force) as a:
+        a.tmp.write_text(text)
+    return path
 
 
 def _meta(result: PoseResult) -> dict:
@@ -130,6 +144,10 @@ def _meta(result: PoseResult) -> dict:
 
 
 def write_json(result: PoseResult, path: Path, force: bool = False) -> Path:
+    return _write_text(path, json_text(result), force)
+
+
+def json_text(result: PoseResult) -> str:
     world = result.world.poses
     cam = result.keypoints_3d()
     valid = result.valid()
@@ -141,9 +159,7 @@ def write_json(result: PoseResult, path: Path, force: bool = False) -> Path:
             "keypoints_3d_camera": [None if not v else np.round(c, 5).tolist() for c, v in zip(cam[p], valid[p])],
             "keypoints_3d_world": [None if not v else np.round(w, 5).tolist() for w, v in zip(world[p], valid[p])],
         })
-    with AtomicPath(path, force=force) as a:
-        a.tmp.write_text(json.dumps(doc))
-    return path
+    return json.dumps(doc)
 
 
 CSV_COLUMNS = ("frame", "time_s", "track_id", "joint_index", "joint", "valid", "camera_x_m", "camera_y_m",
@@ -151,7 +167,13 @@ CSV_COLUMNS = ("frame", "time_s", "track_id", "joint_index", "joint", "valid", "
 
 
 def write_csv(result: PoseResult, path: Path, force: bool = False) -> Path:
-    """One row per frame, person and joint (columns: CSV_COLUMNS; empty coordinates where invalid)."""
+    return _write_text(path, csv_text(result), force)
+
+
+def csv_text(result: PoseResult) -> str:
+    """One row per frame, person and joint (columns: CSV_COLUMNS; empty coordinates where invalid). time_s is
+    the frame's own time: its timestamp for a variable-frame-rate video, else frame / fps."""
+    times = result.frame_times()
     world = result.world.poses
     cam = result.keypoints_3d()
     valid = result.valid()
@@ -163,10 +185,8 @@ def write_csv(result: PoseResult, path: Path, force: bool = False) -> Path:
             for j, name in enumerate(H36M17.joints):
                 coords = ([f"{v:.5f}" for v in cam[p, t, j]] + [f"{v:.5f}" for v in world[p, t, j]]) \
                     if valid[p, t] else [""] * 6
-                w.writerow([t, f"{t / result.fps:.5f}", person.track_id, j, name, int(valid[p, t]), *coords])
-    with AtomicPath(path, force=force) as a:
-        a.tmp.write_text(buf.getvalue())
-    return path
+                w.writerow([t, f"{times[t]:.5f}", person.track_id, j, name, int(valid[p, t]), *coords])
+    return buf.getvalue()
 
 
 def parse_formats(text: str) -> list[str]:
@@ -177,13 +197,56 @@ def parse_formats(text: str) -> list[str]:
     return formats
 
 
-def export(result: PoseResult, stem: Path, formats: list[str], up: str = "y", force: bool = False) -> list[Path]:
-    """Write ``stem``.json / .csv and ``stem``_<id>.bvh as asked ('npz' is the caller's)."""
-    paths = []
-    if "json" in formats:
-        paths.append(write_json(result, stem.with_name(stem.name + ".json"), force))
-    if "csv" in formats:
-        paths.append(write_csv(result, stem.with_name(stem.name + ".csv"), force))
-    if "bvh" in formats:
-        paths += write_bvh(result, stem, up, force)
+def planned_paths(stem: Path, formats: list[str], track_ids=None) -> list[Path]:
+    """The files ``export`` will write for these formats (npz is the caller's). BVH files are named after track
+    ids; before detection they are unknown, and ``check_exports`` then looks for any ``<stem>_<id>.bvh``."""
+    paths = [stem.with_name(f"{stem.name}.{f}") for f in ("json", "csv") if f in formats]
+    if "bvh" in formats and track_ids is not None:
+        paths += [bvh_path(stem, int(i)) for i in track_ids]
     return paths
+
+
+def check_exports(stem: Path, formats: list[str], force: bool = False, track_ids=None) -> None:
+    """Fail (OutputError) before any work if an export would overwrite a file without ``force``, or cannot be
+    written. Without track ids, an existing ``<stem>_<number>.bvh`` counts as one BVH would overwrite."""
+    from .io import check_output
+
+    for path in planned_paths(stem, formats, track_ids):
+        check_output(path, force)
+    if "bvh" in formats and track_ids is None and not force:
+        for path in sorted(stem.parent.glob(f"{stem.name}_*.bvh")):
+            if path.stem.removeprefix(f"{stem.name}_").isdigit():
+                raise OutputError(f"{path} exists and a BVH export may overwrite it; pass --force")
+
+
+def export(result: PoseResult, stem: Path, formats: list[str], up: str = "y", force: bool = False) -> list[Path]:
+    """Write ``stem``.json / .csv and ``stem``_<id>.bvh as asked ('npz' is the caller's). Every file's content
+    is made (and the poses checked) before the first is written, so a failure leaves no partial export set.
+    People without any valid pose are skipped (``skipped_people``); if nobody has one, InputError."""
+    formats = [f for f in formats if f != "npz"]
+    if not formats:
+        return []
+    if result.world is None:
+        raise ValueError("place the poses in the world frame first (pipeline.place)")
+    check_world(result)
+    if len(skipped_people(result)) == result.num_persons:
+        raise InputError("no person has a valid 3D pose in any frame: nothing to export")
+    texts: dict[Path, str] = {}
+    if "json" in formats:
+        texts[stem.with_name(stem.name + ".json")] = json_text(result)
+    if "csv" in formats:
+        texts[stem.with_name(stem.name + ".csv")] = csv_text(result)
+    if "bvh" in formats:
+        texts.update(bvh_texts(result, stem, up))
+    for path in texts:
+        check_output(path, force)
+    return [_write_text(path, text, force) for path, text in texts.items()]
+
+
+def check_world(result: PoseResult) -> None:
+    """The world-frame arrays match the people and frames (a hand-edited npz may not)."""
+    P, T = result.num_persons, result.num_frames
+    w = result.world
+    if w.poses.shape != (P, T, 17, 3) or w.roots.shape != (P, T, 3) or w.rotation.shape != (3, 3):
+        raise InputError(f"the world-frame arrays do not match {P} people x {T} frames: keypoints_3d_world "
+                         f"{w.poses.shape}, root_positions {w.roots.shape}, world_rotation {w.rotation.shape}")

@@ -42,6 +42,9 @@ def _from_flat(flat, order: list[int] | None, n: int) -> tuple[np.ndarray, np.nd
     return kp, conf
 
 
+MALFORMED = (TypeError, KeyError, ValueError, AttributeError, IndexError)  # what a wrongly shaped document raises
+
+
 def read_openpose(folder: str | Path) -> list[list[Detection]]:
     folder = Path(folder)
     files = sorted(folder.glob("*.json"))
@@ -50,32 +53,47 @@ def read_openpose(folder: str | Path) -> list[list[Detection]]:
     frames = []
     for f in files:
         try:
-            people = json.loads(f.read_text())["people"]
-        except (ValueError, KeyError) as exc:
-            raise InputError(f"{f} is not an OpenPose keypoint file ({type(exc).__name__})") from None
-        dets = []
-        for person in people:
-            flat = person.get("pose_keypoints_2d", [])
-            n = len(flat) // 3
-            if n == 25:
-                kp, conf = _from_flat(flat, BODY25_TO_COCO17, 25)
-            elif n == 18:
-                kp, conf = _from_flat(flat, COCO18_TO_COCO17, 18)
-            else:
-                raise InputError(f"{f}: {n} keypoints per person; OpenPose BODY_25 (25) or COCO (18) expected")
-            pid = person.get("person_id", -1)
-            pid = pid[0] if isinstance(pid, list) and pid else pid
-            dets.append((kp, conf, int(pid) if isinstance(pid, int) and pid >= 0 else None))
-        frames.append(dets)
+            frames.append(_openpose_frame(f))
+        except MALFORMED as exc:  # UnicodeDecodeError too (a ValueError)
+            raise InputError(f"{f} is not an OpenPose keypoint file ({type(exc).__name__}: {exc})") from None
     return frames
+
+
+def _openpose_frame(f: Path) -> list[Detection]:
+    doc = json.loads(f.read_text())
+    if not isinstance(doc, dict) or not isinstance(doc.get("people"), list):
+        raise ValueError("no 'people' list")
+    dets = []
+    for person in doc["people"]:
+        if not isinstance(person, dict):
+            raise ValueError("a person is not an object")
+        flat = person.get("pose_keypoints_2d", [])
+        n = len(flat) // 3
+        if n == 25:
+            kp, conf = _from_flat(flat, BODY25_TO_COCO17, 25)
+        elif n == 18:
+            kp, conf = _from_flat(flat, COCO18_TO_COCO17, 18)
+        else:
+            raise InputError(f"{f}: {n} keypoints per person; OpenPose BODY_25 (25) or COCO (18) expected")
+        pid = person.get("person_id", -1)
+        pid = pid[0] if isinstance(pid, list) and pid else pid
+        dets.append((kp, conf, int(pid) if isinstance(pid, int) and pid >= 0 else None))
+    return dets
 
 
 def read_coco(path: str | Path) -> tuple[list[list[Detection]], tuple[int, int] | None]:
     path = Path(path)
     try:
         doc = json.loads(path.read_text())
-    except ValueError as exc:
+    except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"{path} is not JSON ({exc})") from None
+    try:
+        return _coco_frames(doc, path)
+    except MALFORMED as exc:
+        raise InputError(f"{path} is not a COCO keypoint file ({type(exc).__name__}: {exc})") from None
+
+
+def _coco_frames(doc, path: Path) -> tuple[list[list[Detection]], tuple[int, int] | None]:
     size = None
     if isinstance(doc, dict) and "annotations" in doc:
         images = sorted(doc.get("images", []), key=lambda im: (im.get("frame_id", im["id"]), im["id"]))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .detector import PoseDetector
-from .errors import InputError
+from .errors import InputError, Video3DError
 from .geometry import fit_scale, normalize_screen_coordinates, rescale_about_root
 from .io import check_output
 from .layouts import coco17_to_h36m17
@@ -24,32 +24,57 @@ from .results import PoseResult
 from .sequence import PoseSequence
 from .smoothing import OneEuro, SavitzkyGolay
 from .tracks import TrackBuilder, lifter_input, segments, select_persons, stitch_tracks
-from .video import VideoWriter, probe, read_frames
+from .video import (DecodeReport, VideoInfo, VideoWriter, frame_timestamps, is_constant_rate, probe,
+                    read_frames)
 from .world import estimate_roots, to_world
 
 DEFAULT_OUTPUT_DIR = Path("video3d_output")
 MIN_JOINTS_PRESENT = 9  # a frame counts as 'person seen' with at least this many H36M joints
 
 
+class LifterOutputError(Video3DError):
+    """The lifter's output is not finite for finite input: its weights are damaged."""
+
+    exit_code = 2
+
+
 def detect(video: str | os.PathLike, detector: str | None = None, persons: int | str = 1, device: str = "auto",
-           min_keypoint_confidence: float = 0.3, min_track_frames: int = 5,
+           min_keypoint_confidence: float = 0.3, min_track_frames: int = 5, strict: bool = False,
            progress: Progress | None = None) -> PoseResult:
-    """Detect and track people; keep the selected ones. One row per decoded frame, nothing dropped."""
+    """Detect and track people; keep the selected ones. One row per decoded frame, nothing dropped.
+    A video that decodes to fewer frames than its header declares, or with decoding errors, is truncated or
+    damaged: ``strict`` makes that an InputError, otherwise it is one line in ``result.warnings``."""
     info = probe(video)
     start = time.perf_counter()
     builder = TrackBuilder(min_confidence=min_keypoint_confidence)
+    decoded = DecodeReport()
     with PoseDetector(detector, device=device, fps=info.fps) as det, \
             stage(progress, "detect", info.frame_count) as bar:
-        for frame in read_frames(info):
+        for frame in read_frames(info, decoded):
             builder.add(det.track(frame))
             bar.advance()
+    damaged = decoded.problem(info)
+    if damaged and strict:
+        raise InputError(damaged + " (--strict)")
     tracks = stitch_tracks(builder.sequences(info.fps, info.frame_size), info.fps)
     selected = select_persons(tracks, persons, min_frames=min(min_track_frames, builder.num_frames))
     if not selected:
         raise InputError(f"no person was found in {info.path}")
     result = PoseResult([s for s, _ in selected], info.fps, info.frame_size, source=info.path.name)
+    if damaged:
+        result.warnings.append(damaged + "; the outputs hold the frames that decoded (--strict: fail instead)")
+    result.timestamps = variable_timestamps(info, builder.num_frames)
     result.timings["detect"] = time.perf_counter() - start
     return result
+
+
+def variable_timestamps(info: VideoInfo, frames: int) -> np.ndarray | None:
+    """The frames' own times (s) if the video's frame rate varies, else None (frame i is at i / fps). Only when
+    the container gives one time per decoded frame: otherwise frames could not be matched to times."""
+    ts = frame_timestamps(info)
+    if ts is None or len(ts) != frames or is_constant_rate(ts, info.fps):
+        return None
+    return ts
 
 
 def to_h36m(seq: PoseSequence) -> PoseSequence:
@@ -81,14 +106,16 @@ def _smooth_2d(x: np.ndarray, filt, fps: float) -> np.ndarray:
 
 def lift(result: PoseResult, lifter: str | Lifter = "gastnet", weights: str | os.PathLike | None = None,
          device: str = "auto", max_gap: float = 0.5, flip: bool = True, smooth: str = DEFAULT_SMOOTHING,
-         rescale: bool = True, progress: Progress | None = None) -> PoseResult:
+         rescale: bool = True, windows: str = "blend", progress: Progress | None = None) -> PoseResult:
     """Lift every person's 2D track to 3D. Gaps up to ``max_gap`` seconds are bridged (and flagged as
     interpolated); longer ones split the track, and frames in them stay invalid (NaN). ``smooth`` names a
     preset of SMOOTHING (filters on the 2D before and/or the 3D after lifting). With ``rescale``, each person's
     2D is scaled about the pelvis, one factor per person, to the typical size of the lifter's training input
     (``Lifter.input_spread``): the lifters take 2D normalised by the frame width, and a person smaller or
     larger in the frame than Human3.6M's actors otherwise gets a wrong pose (benchmarks/input_scale.py); the
-    factors are kept in ``result.input_scale``."""
+    factors are kept in ``result.input_scale``. ``windows`` places a sequence-to-sequence lifter's windows
+    (``Lifter.predict``: "blend", or "centre", one per frame as in the papers' protocol). A person never seen
+    well enough to lift is a warning; nobody at all, an InputError."""
     if smooth not in SMOOTHING:
         raise InputError(f"unknown smoothing {smooth!r}; choose from {', '.join(SMOOTHING)}")
     filt_2d, filt_3d = SMOOTHING[smooth]
@@ -116,13 +143,23 @@ def lift(result: PoseResult, lifter: str | Lifter = "gastnet", weights: str | os
             factor = fit_scale(np.concatenate(list(inputs.values())), model.input_spread) if rescale and inputs else 1.0
             scales.append(factor)
             for (s, e), x in inputs.items():
-                y = model.predict(rescale_about_root(x, factor), flip=flip)
+                y = model.predict(rescale_about_root(x, factor), flip=flip, windows=windows)
+                if not np.isfinite(y).all():
+                    where = f" ({model.weights_path})" if model.weights_path else ""
+                    raise LifterOutputError(f"the {model.name} lifter gave non-finite 3D (NaN or inf) for finite "
+                                            f"2D input: its weights{where} are damaged")
                 out[s:e] = filt_3d(y, result.fps) if filt_3d is not None else y
             valid = np.isfinite(out[..., 0]).all(-1)
             persons_3d.append(PoseSequence(out, valid[:, None].repeat(17, 1).astype(np.float32), result.fps,
                                            "h36m17", track_id=person.track_id))
             interpolated.append(valid & ~present)
             bar.advance(seq.num_frames)
+    unseen = [int(p.track_id) for p, p3 in zip(result.persons_2d, persons_3d) if not p3.valid.any()]
+    if len(unseen) == len(persons_3d):
+        raise InputError(f"no frame has a person with at least {MIN_JOINTS_PRESENT} of the 17 joints: nothing to lift")
+    if unseen:
+        result.warnings.append(f"track{'s' if len(unseen) > 1 else ''} {', '.join(map(str, unseen))}: never seen "
+                               f"with {MIN_JOINTS_PRESENT}+ joints, so no 3D (NaN in every frame)")
     result.persons_3d = persons_3d
     result.input_scale = np.array(scales, np.float32)
     result.interpolated = np.stack(interpolated) if interpolated else np.zeros((0, result.num_frames), bool)
@@ -149,13 +186,17 @@ def place(result: PoseResult, trajectory: bool = False, rebase: str = "sequence"
 
 def render(video: str | os.PathLike, result: PoseResult, output: str | os.PathLike, force: bool = False,
            azimuth: float = 45.0, elevation: float = 15.0, progress: Progress | None = None) -> Path:
-    """Write the side-by-side video: exactly the input's frames and frame rate, with its audio."""
+    """Write the side-by-side video: exactly the input's frames, each at its own time (a variable frame rate
+    is kept), with the input's audio."""
     start = time.perf_counter()
     info = probe(video)
     check_output(output, force)
     if (info.width, info.height) != tuple(result.frame_size):
         raise InputError(f"the keypoints are for {result.frame_size[0]}x{result.frame_size[1]} frames, "
                          f"the video is {info.width}x{info.height}")
+    T = result.num_frames
+    check_frame_count(info, T, "the keypoints")
+    timestamps = variable_timestamps(info, T)
     scene = None
     if result.persons_3d:
         if result.world is None:
@@ -164,9 +205,15 @@ def render(video: str | os.PathLike, result: PoseResult, output: str | os.PathLi
     kp2d = result.keypoints_2d()[..., :2] if result.num_persons else np.zeros((0, result.num_frames, 17, 2))
     renderer = SideBySideRenderer(info.frame_size, kp2d, result.layout_2d, scene, azimuth, elevation, fps=info.fps)
     ow, oh = renderer.output_size
-    T = result.num_frames
-    with VideoWriter(output, ow, oh, info.fps_fraction, audio_from=info, duration=T / info.fps, force=force) as writer, \
-            stage(progress, "render", T) as bar:
+    if timestamps is not None:
+        duration = float(timestamps[-1] + np.median(np.diff(timestamps)))
+        rates = 1.0 / np.diff(timestamps)
+        result.warnings.append(f"variable frame rate ({rates.min():.3g}-{rates.max():.3g} fps): every output frame "
+                               "keeps its input frame's time")
+    else:
+        duration = T / info.fps
+    with VideoWriter(output, ow, oh, info.fps_fraction, audio_from=info, duration=duration, force=force,
+                     timestamps=timestamps) as writer, stage(progress, "render", T) as bar:
         for t, frame in enumerate(read_frames(info)):
             if t >= T:
                 raise InputError(f"{info.path} has more frames than the keypoints ({T}); were they made from it?")
@@ -176,6 +223,24 @@ def render(video: str | os.PathLike, result: PoseResult, output: str | os.PathLi
             raise InputError(f"{info.path} has {writer.frames} frames but the keypoints have {T}")
     result.timings["render"] = time.perf_counter() - start
     return Path(output)
+
+
+def count_frames(info: VideoInfo) -> int | None:
+    """The video's frames, counted exactly from its packets (no decoding); None if the container gives none."""
+    ts = frame_timestamps(info)
+    return None if ts is None else len(ts)
+
+
+def check_frame_count(info: VideoInfo, frames: int, what: str) -> None:
+    """Fail before any work if ``what`` (keypoints of ``frames`` frames) cannot be from this video: the header's
+    count is checked first, then, if it differs (it is an estimate from the duration for most containers), the
+    count of the video's packets. A damaged video can hold a packet or two that does not decode, so those may
+    differ by 2; the frame-by-frame check while rendering is exact."""
+    if info.frame_count == frames:
+        return
+    exact = count_frames(info)
+    if exact is not None and abs(exact - frames) > 2:
+        raise InputError(f"{what} have {frames} frames, {info.path} has {exact}; were they made from this video?")
 
 
 @dataclass
@@ -198,17 +263,20 @@ def reconstruct(video: str | os.PathLike, output_dir: str | os.PathLike | None =
                 device: str = "auto", write_video: bool = True, keypoints: str | os.PathLike | None = None,
                 smooth: str = DEFAULT_SMOOTHING, rescale: bool = True, trajectory: bool = True,
                 rebase: str = "sequence", export: tuple[str, ...] = ("npz",), up: str = "y", force: bool = False,
-                progress: Progress | None = None) -> ReconstructOutputs:
+                windows: str = "blend", strict: bool = False, progress: Progress | None = None) -> ReconstructOutputs:
     """Video -> 2D tracks (or ``keypoints`` from a file) -> 3D -> npz (+ side-by-side video, + exports).
-    Checks that the outputs can be written and the lifter's weights exist before the long work starts."""
-    from .exports import export as export_fn
+    Checks the input, every output path, the lifter's weights and the keypoints' length before the long work
+    starts, so that a run fails in seconds rather than after detection."""
+    from .exports import check_exports, export as export_fn
     from .importers import load_keypoints
 
     npz_path, video_path = output_paths(video, output_dir)
     info = probe(video)  # bad input fails here, before anything else
+    stem = npz_path.with_name(npz_path.stem.removesuffix("_poses"))
     check_output(npz_path, force)
     if write_video:
         check_output(video_path, force)
+    check_exports(stem, list(export), force)
     model = create_lifter(lifter, weights=weights, device=device)
     if info.frame_count is not None and info.frame_count < model.receptive_field:
         raise InputError(f"{info.path} has {info.frame_count} frames; the {model.name} lifter needs at least "
@@ -218,14 +286,17 @@ def reconstruct(video: str | os.PathLike, output_dir: str | os.PathLike | None =
         if tuple(result.frame_size) != info.frame_size:
             raise InputError(f"{keypoints} is for {result.frame_size[0]}x{result.frame_size[1]} frames, the video "
                              f"is {info.width}x{info.height}")
+        check_frame_count(info, result.num_frames, str(keypoints))
         selected = select_persons([(p, _boxes_of(p)) for p in result.persons_2d], persons, min_frames=1)
         result.persons_2d = [p for p, _ in selected]
+        check_exports(stem, list(export), force, track_ids=result.track_ids)
     else:
-        result = detect(video, detector=detector, persons=persons, device=device, progress=progress)
-    lift(result, model, device=device, smooth=smooth, rescale=rescale, progress=progress)
+        result = detect(video, detector=detector, persons=persons, device=device, strict=strict, progress=progress)
+    lift(result, model, device=device, smooth=smooth, rescale=rescale, windows=windows, progress=progress)
     place(result, trajectory=trajectory, rebase=rebase)
+    check_exports(stem, list(export), force, track_ids=result.track_ids)
     result.save_npz(npz_path, force=force)
-    extra = export_fn(result, npz_path.with_name(npz_path.stem.removesuffix("_poses")), list(export), up, force)
+    extra = export_fn(result, stem, list(export), up, force)
     out_video = render(video, result, video_path, force=force, progress=progress) if write_video else None
     return ReconstructOutputs(result, npz_path, out_video, extra, dict(result.timings))
 

@@ -13,6 +13,7 @@ npz keys (documented in README.md):
   input_scale   float32 (P,)          the factor each person's 2D was scaled by (about the pelvis) before lifting,
                                       to the typical size of the lifter's training input; 1: as detected
   source        str                   the input video's file name
+  timestamps    float64 (T,)          only for a variable-frame-rate video: each frame's time in seconds from the first
 and, once placed in the world frame (``pipeline.place``; see video3d.world):
   keypoints_3d_world float32 (P, T, 17, 3) metres, z up, people on the floor (z = 0), at their positions
   root_positions     float32 (P, T, 3)     approximate camera-space root positions used for the placement
@@ -48,6 +49,14 @@ class PoseResult:
     input_scale: np.ndarray | None = None  # (P,) float: see the npz keys above
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     world: WorldFrame | None = None  # the people in an upright world frame (pipeline.place)
+    timestamps: np.ndarray | None = None  # (T,) seconds from the first frame; only for variable frame rates
+    warnings: list[str] = field(default_factory=list)  # one line each: what the user should know (not saved)
+
+    def frame_times(self) -> np.ndarray:
+        """(T,) seconds from the first frame: the timestamps where the frame rate varies, else frame / fps."""
+        if self.timestamps is not None and len(self.timestamps) == self.num_frames:
+            return np.asarray(self.timestamps, np.float64)
+        return np.arange(self.num_frames) / self.fps
 
     @property
     def num_frames(self) -> int:
@@ -96,6 +105,8 @@ class PoseResult:
             "input_scale": (self.input_scale if self.input_scale is not None else np.ones(P)).astype(np.float32),
             "source": np.array(self.source),
         }
+        if self.timestamps is not None:
+            out["timestamps"] = np.asarray(self.timestamps, np.float64)
         if self.world is not None:
             out.update({
                 "keypoints_3d_world": self.world.poses.astype(np.float32),
@@ -125,6 +136,31 @@ def load_npz(path: str | Path, fps: float | None = None) -> PoseResult:
         keys = set(data.files)
     except Exception as exc:
         raise InputError(f"{path} is not a readable npz file ({type(exc).__name__})") from None
+    with data:
+        try:
+            return _from_arrays(data, keys, fps, path)
+        except (TypeError, ValueError, KeyError) as exc:  # object arrays, strings where numbers belong, bad shapes
+            raise InputError(f"{path}: {type(exc).__name__}: {exc}") from None
+
+
+def _array(data, key: str, dtype, shape: tuple, path: Path) -> np.ndarray:
+    """data[key] as ``dtype`` with exactly ``shape`` (InputError otherwise)."""
+    value = np.asarray(data[key])
+    if value.shape != shape:
+        raise InputError(f"{path}: {key} has shape {value.shape}, expected {shape}")
+    if value.dtype.kind not in "biuf" and dtype is not str:
+        raise InputError(f"{path}: {key} holds {value.dtype}, not numbers")
+    return value.astype(dtype)
+
+
+def _number(data, key: str, path: Path) -> float:
+    value = np.asarray(data[key])
+    if value.size != 1 or value.dtype.kind not in "biuf" or not np.isfinite(value).all() or float(value) <= 0:
+        raise InputError(f"{path}: {key} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _from_arrays(data, keys: set, fps: float | None, path: Path) -> PoseResult:
     missing = {"keypoints_2d", "layout_2d", "frame_size"} - keys
     if missing:
         raise InputError(f"{path} lacks {', '.join(sorted(missing))} (see the npz format in README.md)")
@@ -144,34 +180,40 @@ def load_npz(path: str | Path, fps: float | None = None) -> PoseResult:
     if len(frame_size) != 2 or min(frame_size) <= 0:
         raise InputError(f"{path}: frame_size must be (width, height)")
     if "fps" in keys:
-        fps = float(data["fps"])
+        fps = _number(data, "fps", path)
     elif fps is None:
         raise InputError(f"{path} has no fps; pass --fps")
+    P, T = kp.shape[:2]
     xy = kp[..., :2].copy()
     conf = kp[..., 2].copy() if kp.shape[3] == 3 else np.ones(kp.shape[:3], np.float32)
     missing_joint = ~np.isfinite(xy).all(-1)
     xy[missing_joint] = np.nan
     conf = np.where(missing_joint | ~np.isfinite(conf), 0.0, np.clip(conf, 0.0, 1.0)).astype(np.float32)
-    ids = np.asarray(data["track_ids"]).astype(int) if "track_ids" in keys else np.arange(len(kp))
+    ids = _array(data, "track_ids", np.int64, (P,), path) if "track_ids" in keys else np.arange(P)
     try:
         persons = [PoseSequence(xy[p], conf[p], fps, layout, track_id=int(ids[p]), frame_size=frame_size)
-                   for p in range(len(kp))]
+                   for p in range(P)]
     except ValueError as exc:
         raise InputError(f"{path}: {exc}") from None
     result = PoseResult(persons, fps, frame_size, source=str(data["source"]) if "source" in keys else path.name)
+    if "timestamps" in keys:
+        ts = _array(data, "timestamps", np.float64, (T,), path)
+        if not np.isfinite(ts).all() or (np.diff(ts) <= 0).any():
+            raise InputError(f"{path}: timestamps must increase")
+        result.timestamps = ts
     if "keypoints_3d" in keys and "lifter" in keys and str(data["lifter"]):
-        k3 = np.asarray(data["keypoints_3d"], np.float32)
-        valid = np.asarray(data["valid"], bool) if "valid" in keys else np.isfinite(k3[..., 0]).all(-1)
+        k3 = _array(data, "keypoints_3d", np.float32, (P, T, 17, 3), path)
+        valid = _array(data, "valid", bool, (P, T), path) if "valid" in keys else np.isfinite(k3[..., 0]).all(-1)
         c3 = np.where(np.isfinite(k3[..., 0]), 1.0, 0.0).astype(np.float32)
         result.persons_3d = [PoseSequence(k3[p], c3[p] * valid[p][:, None], fps, "h36m17", track_id=int(ids[p]))
-                             for p in range(len(k3))]
+                             for p in range(P)]
         result.lifter = str(data["lifter"])
-        result.interpolated = np.asarray(data["interpolated"], bool) if "interpolated" in keys else None
-        result.input_scale = np.asarray(data["input_scale"], np.float32) if "input_scale" in keys else None
+        result.interpolated = _array(data, "interpolated", bool, (P, T), path) if "interpolated" in keys else None
+        result.input_scale = _array(data, "input_scale", np.float32, (P,), path) if "input_scale" in keys else None
     if {"keypoints_3d_world", "root_positions", "world_rotation"} <= keys:
-        result.world = WorldFrame(np.asarray(data["world_rotation"], np.float32),
-                                  np.asarray(data["keypoints_3d_world"], np.float32),
-                                  np.asarray(data["root_positions"], np.float32),
+        result.world = WorldFrame(_array(data, "world_rotation", np.float32, (3, 3), path),
+                                  _array(data, "keypoints_3d_world", np.float32, (P, T, 17, 3), path),
+                                  _array(data, "root_positions", np.float32, (P, T, 3), path),
                                   bool(data["trajectory"]) if "trajectory" in keys else False,
                                   str(data["rebase"]) if "rebase" in keys else "sequence")
     return result

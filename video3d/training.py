@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from .errors import Video3DError
 from .data.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, load_sequences
 from .geometry import pose_spread
 from .layouts import H36M17, synthesize_coco_like_h36m
@@ -206,6 +207,26 @@ def input_spread(sequences) -> float:
     return round(float(np.median([np.median(pose_spread(s.normalized_2d())) for s in sequences])), 3)
 
 
+def load_state(path: Path) -> dict:
+    """A run's last.pt, read with ``weights_only=True``: tensors and plain containers only, so a planted file
+    cannot run code (the state is saved from plain types, see ``save_state``)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # an UnpicklingError for a file with other globals; many kinds for a non-checkpoint
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise StateError(f"{path} is not a video3d training state that loads safely ({type(exc).__name__}"
+                         f"{': ' + first[:200] if first else ''}); move it away or choose another --out") from None
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT or not isinstance(state.get("config"), dict):
+        raise StateError(f"{path} is not a video3d training state ({STATE_FORMAT}); choose another --out")
+    return state
+
+
+class StateError(Video3DError, ValueError):
+    """A run folder's last.pt cannot be resumed from (bad input: exit 2)."""
+
+    exit_code = 2
+
+
 def mpjpe_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(predicted - target, dim=-1).mean()
 
@@ -293,10 +314,9 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
     state_path = out / "last.pt"
     epoch, step, history, best = 0, 0, [], math.inf
     if state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=False)
-        if state.get("format") != STATE_FORMAT or state["config"]["lifter"] != cfg.lifter \
-                or state["config"]["frames"] != cfg.frames:
-            raise ValueError(f"{state_path} is a different run; choose another --out")
+        state = load_state(state_path)
+        if state["config"].get("lifter") != cfg.lifter or state["config"].get("frames") != cfg.frames:
+            raise StateError(f"{state_path} is a different run; choose another --out")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         epoch, step, history, best = state["epoch"], state["step"], state["history"], state["best"]

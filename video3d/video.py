@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 import subprocess
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
@@ -137,8 +139,27 @@ def _last_error_line(text: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def read_frames(info: VideoInfo) -> Iterator[np.ndarray]:
-    """Yield (H, W, 3) uint8 BGR frames, one per frame of the input; never more than one in memory."""
+@dataclass
+class DecodeReport:
+    """What a ``read_frames`` pass saw, filled in when it ends: frames decoded and ffmpeg's complaints."""
+
+    frames: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def problem(self, info: VideoInfo) -> str | None:
+        """One line if the video looks truncated or damaged: fewer frames than the container declares (beyond
+        the rounding of a duration-based count), or decoding errors; None if it decoded cleanly."""
+        short = info.frame_count is not None and self.frames < info.frame_count - max(2, info.frame_count // 100)
+        if not short and not self.errors:
+            return None
+        declared = f" of the {info.frame_count} frames its header declares" if info.frame_count else ""
+        why = f" (ffmpeg: {self.errors[0]})" if self.errors else ""
+        return f"{info.path}: decoded {self.frames}{declared}{why}; the video is truncated or damaged"
+
+
+def read_frames(info: VideoInfo, report: DecodeReport | None = None) -> Iterator[np.ndarray]:
+    """Yield (H, W, 3) uint8 BGR frames, one per frame of the input; never more than one in memory.
+    ``report``, if given, is filled in when the frames run out (see ``DecodeReport``)."""
     import ffmpeg  # ffmpeg-python
 
     cmd = (
@@ -147,27 +168,60 @@ def read_frames(info: VideoInfo) -> Iterator[np.ndarray]:
         .global_args("-nostdin", "-loglevel", "error")
         .compile(cmd=ffmpeg_exe())
     )
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
-    frame_bytes = info.width * info.height * 3
-    count = 0
-    try:
-        while True:
-            buf = _read_exact(proc.stdout, frame_bytes)
-            if buf is None:
-                break
-            count += 1
-            yield np.frombuffer(buf, np.uint8).reshape(info.height, info.width, 3)
-    finally:
-        proc.stdout.close()
-        if proc.poll() is None:
-            proc.kill()
-        err = proc.stderr.read().decode(errors="replace")
-        proc.stderr.close()
-        code = proc.wait()
+    # ffmpeg's complaints go to an unlinked temporary file: a pipe read only at the end would block ffmpeg once
+    # a damaged video filled it, and the file vanishes with the process whatever ends it
+    with tempfile.TemporaryFile() as err_file:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err_file, bufsize=0)
+        frame_bytes = info.width * info.height * 3
+        count = 0
+        try:
+            while True:
+                buf = _read_exact(proc.stdout, frame_bytes)
+                if buf is None:
+                    break
+                count += 1
+                yield np.frombuffer(buf, np.uint8).reshape(info.height, info.width, 3)
+        finally:
+            proc.stdout.close()
+            if proc.poll() is None:
+                proc.kill()
+            code = proc.wait()
+            err_file.seek(0)
+            err = err_file.read().decode(errors="replace")
     if code != 0 and count == 0:
         raise InputError(f"{info.path}: ffmpeg could not decode any frame ({_last_error_line(err)})")
     if count == 0:
         raise InputError(f"{info.path} has no frames")
+    if report is not None:
+        report.frames = count
+        report.errors = [ln.strip() for ln in err.splitlines() if ln.strip()]
+
+
+def frame_timestamps(info: VideoInfo) -> np.ndarray | None:
+    """Presentation times of the video's frames in seconds from the first, from one pass over the container's
+    packets (no decoding: fast); None if the container gives none."""
+    cmd = [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(info.path), "-map", "0:v:0", "-c", "copy",
+           "-f", "framecrc", "-"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+    num, den, pts = None, None, []
+    for line in proc.stdout.splitlines():
+        if line.startswith("#tb 0:"):
+            num, den = (int(v) for v in line.split(":", 1)[1].strip().split("/"))
+        elif line.startswith("0,"):
+            fields = [f.strip() for f in line.split(",")]
+            try:
+                pts.append(int(fields[2]))
+            except (IndexError, ValueError):  # NOPTS
+                return None
+    if not pts or not num or not den:
+        return None
+    ticks = np.sort(np.array(pts, np.int64))
+    return (ticks - ticks[0]) * (num / den)
+
+
+def is_constant_rate(timestamps: np.ndarray, fps: float) -> bool:
+    """Every frame within half a frame of where a constant ``fps`` puts it."""
+    return bool(np.all(np.abs(timestamps - np.arange(len(timestamps)) / fps) < 0.5 / fps))
 
 
 def _read_exact(stream, n: int) -> bytes | None:
@@ -184,43 +238,74 @@ def _read_exact(stream, n: int) -> bytes | None:
 
 
 class VideoWriter:
-    """Encode BGR frames to H.264 (yuv420p, even size) at the source's exact frame rate, with the source's
-    audio. Use as a context manager: the file appears at ``path`` only when the block succeeds."""
+    """Encode BGR frames to H.264 (yuv420p, even size) with the source's audio. Use as a context manager: the
+    file appears at ``path`` only when the block succeeds.
+
+    Frame times: without ``timestamps``, frame i shows at i / fps (``fps_fraction``, the source's exact rate);
+    with ``timestamps`` (seconds, one per frame, from ``frame_timestamps`` of a variable-frame-rate source),
+    each frame keeps its own time, so the picture stays with the audio. Raw frames carry no times through a
+    pipe, so that path sends ffmpeg a minimal Matroska stream (``MatroskaFrames``) whose blocks do."""
 
     def __init__(self, path: str | Path, width: int, height: int, fps_fraction: str,
                  audio_from: VideoInfo | None = None, duration: float | None = None, crf: int = 20,
-                 preset: str = "veryfast", force: bool = False):
-        import ffmpeg
-
+                 preset: str = "veryfast", force: bool = False, timestamps: np.ndarray | None = None):
         self.width, self.height = width, height
+        self.fps_fraction, self.audio_from, self.duration = fps_fraction, audio_from, duration
+        self.crf, self.preset = crf, preset
+        self.timestamps = None if timestamps is None else np.asarray(timestamps, np.float64)
         self.atomic = AtomicPath(path, force=force)
         self.frames = 0
-        video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="bgr24", s=f"{width}x{height}", framerate=fps_fraction)
+        self._proc = None
+        self._mkv: MatroskaFrames | None = None
+
+    def _command(self, target: Path) -> list[str]:
+        import ffmpeg
+
+        if self.timestamps is None:
+            video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="bgr24", s=f"{self.width}x{self.height}",
+                                 framerate=self.fps_fraction)
+            times = {}
+        else:
+            video = ffmpeg.input("pipe:", format="matroska")
+            times = {"fps_mode": "passthrough"}  # each frame at its own time, none dropped or repeated
         streams = [video]
-        if audio_from is not None and audio_from.has_audio:
+        if self.audio_from is not None and self.audio_from.has_audio:
             # the audio is cut to the video's duration rather than the video to the audio's ('-shortest'
             # would drop the last frame when the audio track is a little shorter)
-            trim = {"t": f"{duration:.6f}"} if duration else {}
-            streams.append(ffmpeg.input(str(audio_from.path), **trim).audio)
+            trim = {"t": f"{self.duration:.6f}"} if self.duration else {}
+            streams.append(ffmpeg.input(str(self.audio_from.path), **trim).audio)
         pad = "pad=ceil(iw/2)*2:ceil(ih/2)*2"
         out = ffmpeg.output(
-            *streams, str(self.atomic.tmp), vcodec="libx264", pix_fmt="yuv420p", crf=crf, preset=preset,
-            vf=pad, movflags="+faststart", format="mp4",
+            *streams, str(target), vcodec="libx264", pix_fmt="yuv420p", crf=self.crf, preset=self.preset,
+            vf=pad, movflags="+faststart", format="mp4", **times,
             **({"acodec": "aac"} if len(streams) > 1 else {}),
         ).global_args("-nostdin", "-loglevel", "error", "-y")
-        self._cmd = out.compile(cmd=ffmpeg_exe())
-        self._proc = None
+        return out.compile(cmd=ffmpeg_exe())
 
     def __enter__(self) -> "VideoWriter":
         self.atomic.__enter__()
-        self._proc = subprocess.Popen(self._cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self._proc = subprocess.Popen(self._command(self.atomic.tmp), stdin=subprocess.PIPE,
+                                          stderr=subprocess.PIPE)
+            if self.timestamps is not None:
+                self._mkv = MatroskaFrames(self.width, self.height)
+                self._proc.stdin.write(self._mkv.header())
+        except BaseException:
+            self.atomic.__exit__(Video3DError, None, None)
+            raise
         return self
 
     def write(self, frame: np.ndarray) -> None:
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
             raise ValueError(f"expected a ({self.height}, {self.width}, 3) uint8 frame, got {frame.shape} {frame.dtype}")
+        if self._mkv is not None:
+            if self.frames >= len(self.timestamps):
+                raise ValueError(f"more frames than the {len(self.timestamps)} timestamps")
+            data = self._mkv.block(frame, float(self.timestamps[self.frames]))
+        else:
+            data = np.ascontiguousarray(frame).tobytes()
         try:
-            self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+            self._proc.stdin.write(data)
         except BrokenPipeError:
             err = self._proc.stderr.read().decode(errors="replace")
             raise Video3DError(f"ffmpeg stopped encoding: {_last_error_line(err)}") from None
@@ -240,3 +325,53 @@ class VideoWriter:
                 proc.wait()
             proc.stderr.close()
         self.atomic.__exit__(exc_type, exc, tb)
+
+
+class MatroskaFrames:
+    """The smallest Matroska stream ffmpeg reads uncompressed video with per-frame times from: an EBML header, a
+    Segment of unknown size (a stream), Info (times in microseconds), one V_UNCOMPRESSED track of I420 frames,
+    then one Cluster per frame holding its time and one SimpleBlock. Frames are padded to even sizes (I420
+    halves the chroma planes), as the encoder's own pad filter would, with black at the right and bottom."""
+
+    SCALE_NS = 1000  # TimestampScale: one tick is a microsecond
+
+    def __init__(self, width: int, height: int):
+        self.width, self.height = width, height
+        self.even = (width + width % 2, height + height % 2)
+
+    @staticmethod
+    def _size(n: int) -> bytes:  # an EBML variable-length size
+        for length in range(1, 9):
+            if n < (1 << (7 * length)) - 1:
+                return (n | (1 << (7 * length))).to_bytes(length, "big")
+        raise ValueError(f"element too large: {n} bytes")
+
+    @classmethod
+    def _element(cls, ident: bytes, payload: bytes) -> bytes:
+        return ident + cls._size(len(payload)) + payload
+
+    @classmethod
+    def _uint(cls, ident: bytes, value: int) -> bytes:
+        return cls._element(ident, int(value).to_bytes(max(1, (int(value).bit_length() + 7) // 8), "big"))
+
+    def header(self) -> bytes:
+        e, u = self._element, self._uint
+        ebml = e(b"\x1a\x45\xdf\xa3", u(b"\x42\x86", 1) + u(b"\x42\xf7", 1) + u(b"\x42\xf2", 4)
+                 + u(b"\x42\xf3", 8) + e(b"\x42\x82", b"matroska") + u(b"\x42\x87", 4) + u(b"\x42\x85", 2))
+        info = e(b"\x15\x49\xa9\x66", u(b"\x2a\xd7\xb1", self.SCALE_NS) + e(b"\x4d\x80", b"video3d")
+                 + e(b"\x57\x41", b"video3d"))
+        video = e(b"\xe0", u(b"\xb0", self.even[0]) + u(b"\xba", self.even[1]) + e(b"\x2e\xb5\x24", b"I420"))
+        track = e(b"\xae", u(b"\xd7", 1) + u(b"\x73\xc5", 1) + u(b"\x83", 1) + e(b"\x86", b"V_UNCOMPRESSED") + video)
+        unknown_size = b"\x01\xff\xff\xff\xff\xff\xff\xff"
+        return ebml + b"\x18\x53\x80\x67" + unknown_size + info + e(b"\x16\x54\xae\x6b", track)
+
+    def block(self, frame: np.ndarray, seconds: float) -> bytes:
+        import cv2
+
+        if self.even != (self.width, self.height):
+            frame = cv2.copyMakeBorder(frame, 0, self.even[1] - self.height, 0, self.even[0] - self.width,
+                                       cv2.BORDER_CONSTANT, value=(0, 0, 0))
+        i420 = cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420)  # (H * 3 / 2, W): Y, then U and V at half size
+        simple_block = b"\x81" + struct.pack(">h", 0) + b"\x80" + i420.tobytes()  # track 1, +0 ticks, keyframe
+        ticks = round(seconds * 1e9 / self.SCALE_NS)
+        return self._element(b"\x1f\x43\xb6\x75", self._uint(b"\xe7", ticks) + self._element(b"\xa3", simple_block))

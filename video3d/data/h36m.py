@@ -8,12 +8,14 @@ camera, distortion included ("GT 2D"), or, when given, a VideoPose3D ``positions
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import Video3DError
+from ..untrusted import UnsafePickleError, load_object_npz
 from ..geometry import normalize_screen_coordinates, project_to_2d, world_to_camera
 from .h36m_cameras import CAMERA_IDS, EXTRINSICS, INTRINSICS
 
@@ -50,23 +52,41 @@ def action_group(action: str) -> str:
 
 
 class DataError(Video3DError, ValueError):
-    """The dataset file is missing or not in the expected format."""
+    """The dataset file is missing or not in the expected format (bad input: exit 2)."""
+
+    exit_code = 2
+
+
+def _read_nested(path: Path, key: str, what: str) -> dict:
+    """subject -> action -> value from a VideoPose3D npz, read without running code from the file
+    (``video3d.untrusted``: only arrays, dicts, lists and strings are admitted)."""
+    if not path.is_file():
+        raise DataError(f"no such {what}: {path}")
+    try:
+        positions = load_object_npz(path, key)
+    except UnsafePickleError as exc:
+        raise DataError(f"{path} was not loaded: {exc}") from None
+    except (KeyError, ValueError, OSError, EOFError, pickle.UnpicklingError) as exc:
+        raise DataError(f"{path} is not a VideoPose3D file with '{key}' ({type(exc).__name__}: {exc})") from None
+    if not isinstance(positions, dict) or not all(isinstance(s, str) and isinstance(a, dict)
+                                                  for s, a in positions.items()):
+        raise DataError(f"{path}: '{key}' is not a dict of subjects, each a dict of actions")
+    return positions
 
 
 def load_positions_3d(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"no such dataset file: {path}")
-    try:
-        with np.load(path, allow_pickle=True) as data:
-            positions = data["positions_3d"].item()
-    except (KeyError, ValueError, OSError) as exc:
-        raise DataError(f"{path} is not a VideoPose3D 3D file with 'positions_3d' ({exc})") from None
+    positions = _read_nested(path, "positions_3d", "dataset file")
     out: dict[str, dict[str, np.ndarray]] = {}
     for subject, actions in positions.items():
         out[subject] = {}
         for action, joints in actions.items():
-            joints = np.asarray(joints, dtype=np.float32)
+            try:
+                joints = np.asarray(joints, dtype=np.float32)
+            except (TypeError, ValueError):
+                joints = np.zeros(0, np.float32)
+            if joints.ndim != 3 or joints.shape[2] != 3 or not len(joints):
+                raise DataError(f"{path}: {subject}/{action} is not an (N, 17 or 32, 3) array of joints")
             if joints.shape[1] == 32:
                 joints = joints[:, KEEP_17_OF_32]
             elif joints.shape[1] != 17:
@@ -78,15 +98,19 @@ def load_positions_3d(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
 def load_positions_2d(path: str | Path) -> dict[str, dict[str, list[np.ndarray]]]:
     """A VideoPose3D 2D file (``positions_2d``: subject -> action -> 4 camera arrays (N, 17, >=2))."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"no such 2D keypoint file: {path}")
-    try:
-        with np.load(path, allow_pickle=True) as data:
-            positions = data["positions_2d"].item()
-    except (KeyError, ValueError, OSError) as exc:
-        raise DataError(f"{path} is not a VideoPose3D 2D file with 'positions_2d' ({exc})") from None
-    return {s: {a: [np.asarray(c, np.float32)[..., :2] for c in cams] for a, cams in acts.items()}
-            for s, acts in positions.items()}
+    positions = _read_nested(path, "positions_2d", "2D keypoint file")
+    out: dict[str, dict[str, list[np.ndarray]]] = {}
+    for subject, actions in positions.items():
+        out[subject] = {}
+        for action, cams in actions.items():
+            try:
+                arrays = [np.asarray(c, np.float32) for c in cams]
+            except (TypeError, ValueError):
+                arrays = []
+            if not arrays or any(a.ndim != 3 or a.shape[1] != 17 or a.shape[2] < 2 for a in arrays):
+                raise DataError(f"{path}: {subject}/{action} is not a list of per-camera (N, 17, 2) arrays")
+            out[subject][action] = [a[..., :2] for a in arrays]
+    return out
 
 
 def load_sequences(
