@@ -298,6 +298,115 @@ def reconstruct(
 
 
 @app.command()
+def batch(
+    inputs: Annotated[list[str], typer.Argument(help=(
+        "Videos, folders (searched recursively for videos) and glob patterns (quote them: 'clips/**/*.mp4').")
+    )],
+    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help=(
+        "Output folder: each video's files (as reconstruct names them, under its sub-folder) and manifest.jsonl."))],
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help=(
+        "Videos at once (worker processes, each loading the models once). Default: one per 2 cores; with --ray, "
+        "the cluster's CPUs / --threads.")
+    )] = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help=(
+        "Cores per worker (jobs x threads <= cores). Default: cores / jobs; 1 per Ray task.")
+    )] = None,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help=(
+        "Run again the videos that failed before (otherwise a rerun skips them, like the finished ones).")
+    )] = False,
+    ray: Annotated[bool, typer.Option("--ray", help=(
+        "Run the videos as Ray tasks (pip install 'video3d[ray]'); outputs must be on a path every node sees.")
+    )] = False,
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help=(
+        "Ray cluster to join (e.g. ray://head:10001 or 'auto'); default: a local Ray.")
+    )] = None,
+    gpus: Annotated[float, typer.Option("--gpus", min=0, help="GPUs per Ray task (fractions allowed).")] = 0.0,
+    lifter: LifterOpt = LifterName("gastnet"),
+    weights: WeightsOpt = None,
+    detector: DetectorOpt = None,
+    persons: PersonsOpt = "1",
+    device: DeviceOpt = Device.auto,
+    no_video: Annotated[bool, typer.Option("--no-video", help="Write the keypoints only, no rendered video.")] = False,
+    smooth: SmoothOpt = Smooth(DEFAULT_SMOOTHING),
+    rescale: RescaleOpt = True,
+    trajectory: TrajectoryOpt = True,
+    rebase: RebaseOpt = Rebase.sequence,
+    export: ExportOpt = "npz",
+    up: UpOpt = Up.y,
+    force: Annotated[bool, typer.Option("--force", help=(
+        "Overwrite outputs the batch did not write itself (its own it replaces when it redoes a video).")
+    )] = False,
+    windows: WindowsOpt = Windows.blend,
+    strict: StrictOpt = False,
+) -> None:
+    """Reconstruct many videos: resumable (manifest.jsonl), failures recorded and skipped, on this machine or Ray."""
+    from .batch import FAILED_EXIT_CODE, run as batch_fn
+
+    n = parse_persons(persons)
+    formats = parse_export(export)
+    report = run(batch_fn, inputs, output_dir, jobs=jobs, backend="ray" if ray or ray_address else "process",
+                 threads=threads, retry_failed=retry_failed, force=force, ray_address=ray_address, num_gpus=gpus,
+                 progress=BatchBar(), lifter=lifter.value, weights=weights, detector=detector, persons=n,
+                 device=device.value, write_video=not no_video, smooth=smooth.value, rescale=rescale,
+                 trajectory=trajectory, rebase=rebase.value, export=formats, up=up.value, windows=windows.value,
+                 strict=strict)
+    batch_summary(report, output_dir)
+    if report.failed:
+        raise typer.Exit(FAILED_EXIT_CODE)
+
+
+class BatchBar:
+    """One bar for the batch (frames of the videos to run, with ETA; videos done / all) and the videos in flight."""
+
+    def __init__(self, console: Console = err_console):
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), RateColumn(),
+                            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                            TextColumn("{task.fields[current]}", style="dim"), console=console)
+        self.task = None
+        self.videos = self.finished = 0
+        self.current: list[str] = []
+
+    def _describe(self) -> str:
+        return f"{self.finished}/{self.videos} videos"
+
+    def start(self, videos: int, frames: int | None) -> None:
+        self.videos = videos
+        self.bar.start()
+        self.task = self.bar.add_task(self._describe(), total=frames, current="", unit="frames")
+
+    def video_started(self, job) -> None:
+        self.current.append(job.name)
+        self.bar.update(self.task, current=", ".join(self.current))
+
+    def video_finished(self, outcome, frames: int) -> None:
+        self.finished += 1
+        if outcome.job.name in self.current:
+            self.current.remove(outcome.job.name)
+        self.bar.update(self.task, advance=frames, description=self._describe(), current=", ".join(self.current))
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
+def batch_summary(report, output_dir: Path) -> None:
+    table = Table(title=f"video3d batch ({report.backend}, {report.jobs} worker{'s' if report.jobs != 1 else ''})",
+                  header_style="bold")
+    for col in ("status", "videos"):
+        table.add_column(col)
+    for status in ("done", "skipped", "failed", "skipped-failed"):
+        if report.count(status):
+            table.add_row({"skipped": "done before (skipped)", "skipped-failed": "failed before (skipped; "
+                           "--retry-failed)"}.get(status, status), str(report.count(status)))
+    err_console.print(table)
+    err_console.print(f"{report.count('done')} videos in {report.seconds:.0f} s ({report.videos_per_minute:.1f} "
+                      f"videos/min); manifest: {output_dir / 'manifest.jsonl'}", highlight=False)
+    for outcome in report.failed:
+        where = "" if str(outcome.job.input) in outcome.error else f"{outcome.job.input}: "
+        err_console.print(f"failed: {where}{outcome.error}", style="red", markup=False,
+                          highlight=False, soft_wrap=True)
+
+
+@app.command()
 def detect(
     video: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Input video.")],
     output: Annotated[Optional[Path], typer.Option(

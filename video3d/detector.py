@@ -173,15 +173,24 @@ class PoseDetector:
             raise DetectorError(f"cannot load the detector {self.name}: {type(exc).__name__}: {exc}") from None
         self.device = "cpu" if device in (None, "auto") and not _cuda() else ("0" if device in (None, "auto", "cuda") else device)
         self.conf, self.iou, self.imgsz, self.max_det = conf, iou, imgsz, max_det
+        self.tracker = tracker
         self._tmp = tempfile.mkdtemp(prefix="video3d-tracker-")
         self.tracker_yaml = Path(self._tmp) / "bytetrack.yaml"
-        self.tracker_yaml.write_text(tracker.yaml(fps))
+        self.start_video(fps)
+
+    def start_video(self, fps: float) -> None:
+        """Begin a new video (the constructor begins the first): the next frame starts a fresh tracker whose
+        buffer is one second at this frame rate. One detector can so serve many videos (``video3d batch``)
+        without reloading the model."""
+        self.tracker_yaml.write_text(self.tracker.yaml(fps))
+        self._persist = False
 
     def track(self, frame: np.ndarray) -> list[Detection]:
         """Detect and track people in the next frame (BGR uint8) of the video."""
+        persist, self._persist = self._persist, True
         try:
             results = self.model.track(
-                source=frame, persist=True, tracker=str(self.tracker_yaml), conf=self.conf, iou=self.iou,
+                source=frame, persist=persist, tracker=str(self.tracker_yaml), conf=self.conf, iou=self.iou,
                 imgsz=self.imgsz, device=self.device, classes=[0], max_det=self.max_det, half=False,
                 augment=False, agnostic_nms=False, stream=False, save=False, show=False, verbose=False,
             )

@@ -4,6 +4,7 @@ The CLI only parses options and calls these; every option is a keyword here.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
@@ -38,18 +39,23 @@ class LifterOutputError(Video3DError):
     exit_code = 2
 
 
-def detect(video: str | os.PathLike, detector: str | None = None, persons: int | str = 1, device: str = "auto",
+def detect(video: str | os.PathLike, detector: str | PoseDetector | None = None, persons: int | str = 1, device: str = "auto",
            min_keypoint_confidence: float = 0.3, min_track_frames: int = 5, strict: bool = False,
            progress: Progress | None = None) -> PoseResult:
     """Detect and track people; keep the selected ones. One row per decoded frame, nothing dropped.
     A video that decodes to fewer frames than its header declares, or with decoding errors, is truncated or
-    damaged: ``strict`` makes that an InputError, otherwise it is one line in ``result.warnings``."""
+    damaged: ``strict`` makes that an InputError, otherwise it is one line in ``result.warnings``.
+    ``detector`` may be a loaded ``PoseDetector`` (kept open, for many videos), else a model name or path."""
     info = probe(video)
     start = time.perf_counter()
     builder = TrackBuilder(min_confidence=min_keypoint_confidence)
     decoded = DecodeReport()
-    with PoseDetector(detector, device=device, fps=info.fps) as det, \
-            stage(progress, "detect", info.frame_count) as bar:
+    if isinstance(detector, PoseDetector):
+        detector.start_video(info.fps)
+        owned = contextlib.nullcontext(detector)
+    else:
+        owned = PoseDetector(detector, device=device, fps=info.fps)
+    with owned as det, stage(progress, "detect", info.frame_count) as bar:
         for frame in read_frames(info, decoded):
             builder.add(det.track(frame))
             bar.advance()
@@ -258,15 +264,17 @@ def output_paths(video: str | os.PathLike, output_dir: str | os.PathLike | None)
     return folder / f"{stem}_poses.npz", folder / f"{stem}_3d.mp4"
 
 
-def reconstruct(video: str | os.PathLike, output_dir: str | os.PathLike | None = None, lifter: str = "gastnet",
-                weights: str | os.PathLike | None = None, detector: str | None = None, persons: int | str = 1,
+def reconstruct(video: str | os.PathLike, output_dir: str | os.PathLike | None = None, lifter: str | Lifter = "gastnet",
+                weights: str | os.PathLike | None = None, detector: str | PoseDetector | None = None,
+                persons: int | str = 1,
                 device: str = "auto", write_video: bool = True, keypoints: str | os.PathLike | None = None,
                 smooth: str = DEFAULT_SMOOTHING, rescale: bool = True, trajectory: bool = True,
                 rebase: str = "sequence", export: tuple[str, ...] = ("npz",), up: str = "y", force: bool = False,
                 windows: str = "blend", strict: bool = False, progress: Progress | None = None) -> ReconstructOutputs:
     """Video -> 2D tracks (or ``keypoints`` from a file) -> 3D -> npz (+ side-by-side video, + exports).
     Checks the input, every output path, the lifter's weights and the keypoints' length before the long work
-    starts, so that a run fails in seconds rather than after detection."""
+    starts, so that a run fails in seconds rather than after detection. ``lifter`` and ``detector`` may be
+    loaded models (``Lifter``, ``PoseDetector``), reused across videos."""
     from .exports import check_exports, export as export_fn
     from .importers import load_keypoints
 
@@ -277,7 +285,7 @@ def reconstruct(video: str | os.PathLike, output_dir: str | os.PathLike | None =
     if write_video:
         check_output(video_path, force)
     check_exports(stem, list(export), force)
-    model = create_lifter(lifter, weights=weights, device=device)
+    model = lifter if isinstance(lifter, Lifter) else create_lifter(lifter, weights=weights, device=device)
     if info.frame_count is not None and info.frame_count < model.receptive_field:
         raise InputError(f"{info.path} has {info.frame_count} frames; the {model.name} lifter needs at least "
                          f"{model.receptive_field} (its receptive field)")
