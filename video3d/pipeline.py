@@ -191,7 +191,8 @@ def place(result: PoseResult, trajectory: bool = False, rebase: str = "sequence"
 
 
 def render(video: str | os.PathLike, result: PoseResult, output: str | os.PathLike, force: bool = False,
-           azimuth: float = 45.0, elevation: float = 15.0, progress: Progress | None = None) -> Path:
+           azimuth: float = 45.0, elevation: float = 15.0, preset: str = "veryfast", crf: int = 20,
+           progress: Progress | None = None) -> Path:
     """Write the side-by-side video: exactly the input's frames, each at its own time (a variable frame rate
     is kept), with the input's audio."""
     start = time.perf_counter()
@@ -219,7 +220,7 @@ def render(video: str | os.PathLike, result: PoseResult, output: str | os.PathLi
     else:
         duration = T / info.fps
     with VideoWriter(output, ow, oh, info.fps_fraction, audio_from=info, duration=duration, force=force,
-                     timestamps=timestamps) as writer, stage(progress, "render", T) as bar:
+                     timestamps=timestamps, preset=preset, crf=crf) as writer, stage(progress, "render", T) as bar:
         for t, frame in enumerate(read_frames(info)):
             if t >= T:
                 raise InputError(f"{info.path} has more frames than the keypoints ({T}); were they made from it?")
