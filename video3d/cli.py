@@ -149,6 +149,7 @@ WindowsOpt = Annotated[Windows, typer.Option("--windows", help=(
     "Sequence-to-sequence lifters (stcformer): blend = windows a third of a window apart, every output used, "
     "weighted to each window's centre (fast); centre = one window per frame, its centre output only (the papers' "
     "protocol)."))]
+NoVideoOpt = Annotated[bool, typer.Option("--no-video", help="Write the keypoints only, no rendered video.")]
 StrictOpt = Annotated[bool, typer.Option("--strict", help=(
     "Fail (exit 2) on a truncated or damaged video instead of warning and keeping the frames that decode."))]
 
@@ -271,7 +272,7 @@ def reconstruct(
     detector: DetectorOpt = None,
     persons: PersonsOpt = "1",
     device: DeviceOpt = Device.auto,
-    no_video: Annotated[bool, typer.Option("--no-video", help="Write the keypoints only, no rendered video.")] = False,
+    no_video: NoVideoOpt = False,
     keypoints: Annotated[Optional[Path], typer.Option("--keypoints", exists=True, help=(
         "Skip detection: 2D keypoints from an npz (e.g. `video3d detect`), an OpenPose output folder (BODY_25 or "
         "COCO-18) or a COCO-format JSON file."))] = None,
@@ -326,7 +327,7 @@ def batch(
     detector: DetectorOpt = None,
     persons: PersonsOpt = "1",
     device: DeviceOpt = Device.auto,
-    no_video: Annotated[bool, typer.Option("--no-video", help="Write the keypoints only, no rendered video.")] = False,
+    no_video: NoVideoOpt = False,
     smooth: SmoothOpt = Smooth(DEFAULT_SMOOTHING),
     rescale: RescaleOpt = True,
     trajectory: TrajectoryOpt = True,
