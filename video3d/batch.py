@@ -48,7 +48,7 @@ class Job:
 @dataclass
 class Outcome:
     job: Job
-    status: str  # done, failed, skipped (done before), skipped-failed (failed before), interrupted
+    status: str  # done, failed, skipped (done before), skipped-failed (failed before)
     error: str = ""
     outputs: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -211,7 +211,6 @@ class VideoWorker:
     def __init__(self, options: dict[str, Any], threads: int | None = None):
         import torch
 
-        from .detector import PoseDetector
         from .lifters import create_lifter
 
         if threads:
@@ -220,17 +219,17 @@ class VideoWorker:
         self.lifter = create_lifter(self.options.pop("lifter", "gastnet"), weights=self.options.pop("weights", None),
                                     device=self.options.get("device", "auto"))
         self.detector_name = self.options.pop("detector", None)
-        self._detector_cls = PoseDetector
         self.detector = None  # loaded with the first video (it needs no frame rate to load, only to track)
 
     def process(self, input: str, output_dir: str, force: bool) -> dict:
         """One video; never raises for a bad video: the result's status says done or failed (with the error)."""
+        from .detector import PoseDetector
         from .pipeline import reconstruct
 
         start = time.perf_counter()
         try:
             if self.detector is None:
-                self.detector = self._detector_cls(self.detector_name, device=self.options.get("device", "auto"))
+                self.detector = PoseDetector(self.detector_name, device=self.options.get("device", "auto"))
             out = reconstruct(input, output_dir=output_dir, lifter=self.lifter, detector=self.detector, force=force,
                               **self.options)
             outputs = [str(p) for p in (out.npz, *out.exports, out.video) if p is not None]
@@ -243,8 +242,12 @@ class VideoWorker:
                     "seconds": time.perf_counter() - start}
 
     def close(self) -> None:
+        """Remove this worker's temporary folders (a Ray actor is killed, and exit handlers do not run)."""
+        from .detector import remove_settings_dir
+
         if self.detector is not None:
             self.detector.close()
+        remove_settings_dir()
 
 
 _WORKER: VideoWorker | None = None
@@ -264,8 +267,8 @@ def _init_process(options: dict, threads: int, cores) -> None:
     _WORKER = VideoWorker(options, threads)
 
 
-def _process(args: tuple[str, str, bool]) -> tuple[str, dict]:
-    return args[0], _WORKER.process(*args)
+def _process(args: tuple[str, str, bool]) -> dict:
+    return _WORKER.process(*args)
 
 
 # --- running --------------------------------------------------------------------------------------------------
@@ -275,11 +278,11 @@ def cores_available() -> list[int]:
     return list(range(os.cpu_count() or 1))
 
 
-def default_jobs(cores: int, threads: int | None = None) -> int:
-    """One worker per two cores (each with two threads); with ``threads`` given, cores // threads. On this
+def default_jobs(cores: int, threads: int = 2) -> int:
+    """One worker per ``threads`` cores (two by default, each worker with two threads). On this
     project's 2-core machine one worker of 2 threads and two of 1 thread ran 8 clips in 16.5 and 15.7 s
     (benchmarks/batch.py, one run): the same within noise, and one worker holds the models once."""
-    return max(1, cores // (threads or 2))
+    return max(1, cores // threads)
 
 
 def run(inputs: Iterable[str | os.PathLike], output_dir: str | os.PathLike, jobs: int | None = None,
@@ -319,13 +322,14 @@ def run(inputs: Iterable[str | os.PathLike], output_dir: str | os.PathLike, jobs
         runner = _process_runner(options, min(jobs, max(1, len(todo))), threads, cores)
     fp = fingerprint(options)
     try:
-        for key, result in runner(todo, manifest, fp, progress):
-            job = by_input[key]
+        for result in runner(todo, manifest, fp, progress):
+            job = by_input[result["input"]]
             outcome = Outcome(job, result["status"], result.get("error", ""), result.get("outputs", []),
                               result.get("seconds", 0.0), result.get("frames", 0))
             outcomes.append(outcome)
-            size, mtime = _stat(job.input)
-            manifest.append({"input": str(job.input), "size": size, "mtime_ns": mtime, "options": fp,
+            started = manifest.latest[result["input"]]  # the input as it was when its run started
+            manifest.append({"input": str(job.input), "size": started["size"], "mtime_ns": started["mtime_ns"],
+                             "options": fp,
                              "status": outcome.status, "error": outcome.error, "outputs": outcome.outputs,
                              "seconds": round(outcome.seconds, 3), "frames": outcome.frames,
                              "fps": round(outcome.fps, 2), "warnings": result.get("warnings", []),
@@ -365,7 +369,8 @@ def _started(manifest: Manifest, job: Job, allow_overwrite: bool, fp: str, progr
 def _process_runner(options: dict, jobs: int, threads: int, cores: list[int]):
     """Local worker processes ('spawn': a fresh interpreter, no forked OpenMP state), each pinned to its own
     ``threads`` cores when there are enough, ``jobs`` videos in flight. A worker that dies (a crash in a native
-    library) fails only its own video: the pool is started again for the rest."""
+    library) breaks the pool: the videos that finish with that error are recorded as failed, those still in
+    flight are queued again, and a new pool runs the rest."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -398,7 +403,7 @@ def _process_runner(options: dict, jobs: int, threads: int, cores: list[int]):
                     try:
                         yield future.result()
                     except BrokenProcessPool:
-                        yield key, {"input": key, "status": "failed", "error": "the worker process died while "
+                        yield {"input": key, "status": "failed", "error": "the worker process died while "
                                     "reconstructing this video (a crash in a native library?)"}
                 if any(isinstance(f.exception(), BrokenProcessPool) for f in done if f.done()):
                     for future, key in inflight.items():  # lost with the pool: run them again
@@ -445,9 +450,12 @@ def _ray_runner(options: dict, jobs: int | None, threads: int | None, address: s
                 job, allow = item
                 return actor.process.remote(*_started(manifest, job, allow, fp, progress))
 
-            for result in pool.map_unordered(submit, todo):
-                yield result["input"], result
+            yield from pool.map_unordered(submit, todo)
         finally:
+            try:
+                ray.get([actor.close.remote() for actor in actors])  # each removes its detector's temporary folder
+            except ray.exceptions.RayError:  # an actor that died cannot clean up; nothing more to do for it
+                pass
             for actor in actors:
                 ray.kill(actor)
 

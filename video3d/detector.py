@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,15 +96,20 @@ def _quiet_ultralytics() -> None:
     os.environ["YOLO_AUTOINSTALL"] = "false"
     os.environ["YOLO_VERBOSE"] = "false"
     os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"  # .pt files: weights_only=True with ultralytics' class allow-list
-    import sys
-
     for name in ("ultralytics.utils", "ultralytics.nn.tasks"):  # read at import: set them if imported before us
         if name in sys.modules and hasattr(sys.modules[name], "SAFE_LOAD"):
             sys.modules[name].SAFE_LOAD = True
     if "YOLO_CONFIG_DIR" not in os.environ and _CONFIG_DIR is None:
         _CONFIG_DIR = tempfile.mkdtemp(prefix="video3d-ultralytics-")
-        atexit.register(shutil.rmtree, _CONFIG_DIR, True)
+        atexit.register(remove_settings_dir)
         os.environ["YOLO_CONFIG_DIR"] = _CONFIG_DIR
+
+
+def remove_settings_dir() -> None:
+    """Remove the private settings folder now (at exit otherwise): for a process that will not exit normally,
+    such as a Ray actor about to be killed."""
+    if _CONFIG_DIR is not None:
+        shutil.rmtree(_CONFIG_DIR, ignore_errors=True)
 
 
 def check_format(path: Path) -> None:
@@ -175,6 +181,7 @@ class PoseDetector:
         self.conf, self.iou, self.imgsz, self.max_det = conf, iou, imgsz, max_det
         self.tracker = tracker
         self._tmp = tempfile.mkdtemp(prefix="video3d-tracker-")
+        atexit.register(shutil.rmtree, self._tmp, True)  # also when never closed (a batch worker's detector)
         self.tracker_yaml = Path(self._tmp) / "bytetrack.yaml"
         self.start_video(fps)
 

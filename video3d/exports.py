@@ -209,8 +209,6 @@ def planned_paths(stem: Path, formats: list[str], track_ids=None) -> list[Path]:
 def check_exports(stem: Path, formats: list[str], force: bool = False, track_ids=None) -> None:
     """Fail (OutputError) before any work if an export would overwrite a file without ``force``, or cannot be
     written. Without track ids, an existing ``<stem>_<number>.bvh`` counts as one BVH would overwrite."""
-    from .io import check_output
-
     for path in planned_paths(stem, formats, track_ids):
         check_output(path, force)
     if "bvh" in formats and track_ids is None and not force:
@@ -228,7 +226,6 @@ def export(result: PoseResult, stem: Path, formats: list[str], up: str = "y", fo
         return []
     if result.world is None:
         raise ValueError("place the poses in the world frame first (pipeline.place)")
-    check_world(result)
     if len(skipped_people(result)) == result.num_persons:
         raise InputError("no person has a valid 3D pose in any frame: nothing to export")
     texts: dict[Path, str] = {}
@@ -242,11 +239,3 @@ def export(result: PoseResult, stem: Path, formats: list[str], up: str = "y", fo
         check_output(path, force)
     return [_write_text(path, text, force) for path, text in texts.items()]
 
-
-def check_world(result: PoseResult) -> None:
-    """The world-frame arrays match the people and frames (a hand-edited npz may not)."""
-    P, T = result.num_persons, result.num_frames
-    w = result.world
-    if w.poses.shape != (P, T, 17, 3) or w.roots.shape != (P, T, 3) or w.rotation.shape != (3, 3):
-        raise InputError(f"the world-frame arrays do not match {P} people x {T} frames: keypoints_3d_world "
-                         f"{w.poses.shape}, root_positions {w.roots.shape}, world_rotation {w.rotation.shape}")

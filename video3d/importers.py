@@ -85,7 +85,7 @@ def read_coco(path: str | Path) -> tuple[list[list[Detection]], tuple[int, int] 
     path = Path(path)
     try:
         doc = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # UnicodeDecodeError too
         raise InputError(f"{path} is not JSON ({exc})") from None
     try:
         return _coco_frames(doc, path)

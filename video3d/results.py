@@ -148,7 +148,7 @@ def _array(data, key: str, dtype, shape: tuple, path: Path) -> np.ndarray:
     value = np.asarray(data[key])
     if value.shape != shape:
         raise InputError(f"{path}: {key} has shape {value.shape}, expected {shape}")
-    if value.dtype.kind not in "biuf" and dtype is not str:
+    if value.dtype.kind not in "biuf":
         raise InputError(f"{path}: {key} holds {value.dtype}, not numbers")
     return value.astype(dtype)
 

@@ -11,6 +11,7 @@ binary is imageio-ffmpeg's, installed by pip, unless $VIDEO3D_FFMPEG or $IMAGEIO
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import struct
@@ -199,8 +200,16 @@ def read_frames(info: VideoInfo, report: DecodeReport | None = None) -> Iterator
 
 def frame_timestamps(info: VideoInfo) -> np.ndarray | None:
     """Presentation times of the video's frames in seconds from the first, from one pass over the container's
-    packets (no decoding: fast); None if the container gives none."""
-    cmd = [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(info.path), "-map", "0:v:0", "-c", "copy",
+    packets (no decoding: fast); None if the container gives none. Remembered per file (path, size, mtime):
+    detect, the frame-count checks and render all ask for the same video's times."""
+    st = info.path.stat()
+    ts = _frame_timestamps(str(info.path), st.st_size, st.st_mtime_ns)
+    return None if ts is None else ts.copy()
+
+
+@functools.lru_cache(maxsize=8)
+def _frame_timestamps(path: str, size: int, mtime_ns: int) -> np.ndarray | None:
+    cmd = [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", path, "-map", "0:v:0", "-c", "copy",
            "-f", "framecrc", "-"]
     proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
     num, den, pts = None, None, []
