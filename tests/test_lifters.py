@@ -9,6 +9,7 @@ from video3d.layouts import H36M17
 from video3d.lifters import (CheckpointError, Lifter, LifterSpec, MissingWeightsError, UnknownLifterError,
                              create_lifter, get_spec, list_lifters, load_checkpoint, new_model)
 from video3d.lifters.base import flip_pose
+from video3d.lifters.poseformer import PoseFormer, PoseFormerConfig
 
 CONFIGS = [(name, frames) for name in list_lifters() for frames in get_spec(name).frames]
 
@@ -347,3 +348,40 @@ def test_a_lifter_is_asked_for_by_its_window_not_its_receptive_field(tmp_path):
     assert (lifter.frames, lifter.receptive_field) == (27, 79)
     with pytest.raises(CheckpointError, match="27-frame model, not 81"):
         create_lifter("stcformer", weights=path, frames=81, device="cpu")
+
+
+@pytest.mark.parametrize("groups", [1, 3])
+def test_drop_path_draws_once_per_group_of_rows(groups):
+    from video3d.lifters.layers import DropPath
+
+    layer = DropPath(0.5).train()
+    torch.manual_seed(0)
+    y = layer(torch.ones(3 * 200, 4, 2), groups)  # (N, J, C): rows of a group are consecutive
+    kept = (y[:, 0, 0] > 0).view(-1, 3)  # (windows, frames)
+    assert set(y.unique().tolist()) == {0.0, 2.0}  # dropped, or kept and rescaled by 1/(1-p)
+    agree = bool((kept == kept[:, :1]).all())
+    assert agree == (groups == 3)  # per window: all frames alike; per frame: not
+    assert 0.4 < kept.float().mean() < 0.6
+    assert torch.equal(layer.eval()(torch.ones(6, 4, 2), groups), torch.ones(6, 4, 2))
+
+
+def test_poseformer_spatial_drop_path_per_window_drops_whole_windows():
+    torch.manual_seed(0)
+    cfg = PoseFormerConfig.for_frames(9, spatial_drop_path=0.9, spatial_drop_path_per="window", drop_path=0.0)
+    model = PoseFormer(cfg).train()
+    seen = []
+    model.spatial_blocks[-1].drop_path.register_forward_hook(lambda m, args, out: seen.append((args[0], out)))
+    model(torch.randn(4, 9, 17, 2))
+    branch, out = seen[0]  # the last spatial block's attention branch: (B*T, J, Cs)
+    dropped = (out == 0).flatten(1).all(1).view(4, 9)  # per frame
+    assert (dropped == dropped[:, :1]).all()
+
+
+def test_old_poseformer_checkpoints_keep_the_stochastic_depth_they_were_trained_with():
+    """Saved before the spatial blocks had their own fields: both used drop_path, drawn per frame."""
+    path = Path(__file__).resolve().parent.parent / "weights" / "poseformer_9f.pt"
+    ckpt = torch.load(path, weights_only=True)
+    assert "spatial_drop_path" not in ckpt["config"]
+    lifter = load_checkpoint(path)
+    assert (lifter.config.spatial_drop_path, lifter.config.spatial_drop_path_per) == (0.1, "frame")
+    assert PoseFormerConfig().spatial_drop_path_per == "window"  # today's default differs

@@ -46,6 +46,8 @@ def build_config(spec: LifterSpec, config: dict[str, Any]):
     """Rebuild a config dataclass from a checkpoint's dict (lists back to tuples)."""
     fields = {f.name for f in dataclasses.fields(spec.config_cls)}
     config = {spec.renamed_config_fields.get(k, k): v for k, v in config.items()}
+    if spec.upgrade_config is not None:
+        config = spec.upgrade_config(config)
     unknown = set(config) - fields
     if unknown:
         raise CheckpointError(f"checkpoint config has fields {sorted(unknown)} that {spec.name} does not know")

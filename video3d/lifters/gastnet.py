@@ -291,5 +291,6 @@ register_lifter(LifterSpec(
     default_frames=27,
     paper_params={27: 6.92e6, 81: 7.05e6, 243: 7.09e6},
     code_license="MIT (authors' reference code); this reimplementation AGPL-3.0",
-    recipe=dict(optimizer="adam", lr=1e-3, lr_decay=0.95, weight_decay=0.0, batch_size=128, epochs=60),
+    recipes={"paper": dict(optimizer="adam", lr=1e-3, lr_decay=0.95, weight_decay=0.0, batch_size=128, epochs=60)},
+    regularisation_fields=("dropout",),
 ))

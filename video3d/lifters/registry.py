@@ -32,8 +32,27 @@ class LifterSpec:
     default_frames: int
     paper_params: dict[int, float]  # parameter count by frames, from the paper / MODELS.md
     code_license: str
-    recipe: dict = field(default_factory=dict)  # the paper's training settings (TrainConfig fields)
+    # named training settings (TrainConfig fields), the default first; e.g. {"paper": ..., "authors-code": ...}
+    recipes: dict[str, dict] = field(default_factory=dict)
     renamed_config_fields: dict = field(default_factory=dict)  # {old name in saved checkpoints: today's name}
+    # saved config dict -> today's: fills fields that older checkpoints lack with what they were trained with
+    upgrade_config: Callable[[dict], dict] | None = None
+    # config fields that change training only (dropout, stochastic depth), not the weights' shapes: fine-tuning
+    # (``TrainConfig.init_from``) may change them
+    regularisation_fields: tuple[str, ...] = ()
+
+
+    @property
+    def recipe(self) -> dict:
+        """The default training settings."""
+        return next(iter(self.recipes.values()), {})
+
+    def get_recipe(self, name: str | None) -> dict:
+        if name is None:
+            return self.recipe
+        if name not in self.recipes:
+            raise UnknownRecipeError(f"{self.name} has no recipe {name!r}; its recipes: {', '.join(self.recipes)}")
+        return self.recipes[name]
 
 
 _REGISTRY: dict[str, LifterSpec] = {}
@@ -55,6 +74,10 @@ def get_spec(name: str) -> LifterSpec:
         return _REGISTRY[name]
     except KeyError:
         raise UnknownLifterError(name) from None
+
+
+class UnknownRecipeError(Video3DError, ValueError):
+    exit_code = 2
 
 
 class UnknownLifterError(Video3DError, ValueError):

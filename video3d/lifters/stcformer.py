@@ -166,6 +166,7 @@ register_lifter(LifterSpec(
     default_frames=27,
     paper_params={27: 4.75e6, 81: 4.75e6, 243: 4.75e6},  # the same for every T: nothing depends on T
     code_license="no licence file in the authors' repository; this reimplementation AGPL-3.0",
-    recipe=dict(optimizer="adam", lr=1e-3, lr_decay=0.96, weight_decay=0.0, batch_size=128, epochs=80),
+    recipes={"paper": dict(optimizer="adam", lr=1e-3, lr_decay=0.96, weight_decay=0.0, batch_size=128, epochs=80)},
     renamed_config_fields=RENAMED_FIELDS,
+    regularisation_fields=("dropout", "part_drop_path"),
 ))
