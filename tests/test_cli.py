@@ -205,6 +205,31 @@ def test_train_one_short_epoch(tiny_dataset, tmp_path):
     assert re.search(r"^epoch 1/1 step 2/2 loss [\d.]+ mm \d+ samples/s$", r.stderr, re.M), r.stderr
 
 
+def test_train_model_options_and_recipe(tiny_dataset, tmp_path):
+    r = invoke("train", "--data", tiny_dataset, "--lifter", "poseformer", "--frames", "9", "--recipe", "paper",
+               "--out", tmp_path / "run", "--epochs", "1", "--samples-per-epoch", "16", "--batch-size", "16",
+               "--device", "cpu", "--model-option", "spatial_drop_path=0.05", "--model-option", "spatial_drop_path_per=frame")
+    assert r.exit_code == 0, r.stderr
+    from video3d.lifters import load_checkpoint
+
+    lifter = load_checkpoint(tmp_path / "run" / "final.pt")
+    assert (lifter.config.spatial_drop_path, lifter.config.spatial_drop_path_per) == (0.05, "frame")
+    assert lifter.meta["training"]["recipe"]["lr"] == 2e-4  # the paper's, not the authors' code's 4e-4
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model-option", "spatial_drop_path"], "KEY=VALUE"),
+    (["--model-option", "no_such_field=1"], "no config field no_such_field"),
+    (["--model-option", "spatial_drop_path_per=joint"], "'frame' or 'window'"),
+    (["--recipe", "cookbook"], "no recipe 'cookbook'"),
+    (["--budget", "soon"], "not 'soon'"),
+])
+def test_train_bad_model_options_are_one_line_errors(tiny_dataset, tmp_path, args, message):
+    one_line_error(invoke("train", "--data", tiny_dataset, "--lifter", "poseformer", "--frames", "9",
+                          "--out", tmp_path / "run", *args), 2, message)
+    assert not (tmp_path / "run").exists()
+
+
 def test_train_progress_lines_on_a_log_file():
     import io
 

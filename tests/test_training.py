@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -129,3 +130,182 @@ def test_human36m_input_sizes_are_the_default_range(h36m_path):
     from video3d.training import input_spread
 
     assert input_spread(load_sequences(h36m_path, TRAIN_SUBJECTS)) == H36M_INPUT_SPREAD
+
+
+def test_every_epoch_logs_fixed_training_windows_in_eval_and_train_mode(tiny_dataset, tmp_path):
+    """The probe that would have shown PoseFormer-81's dependence on its training noise (issue 17)."""
+    cfg = TrainConfig(data=str(tiny_dataset), out=str(tmp_path / "run"), lifter="poseformer", frames=9,
+                      train_subjects=("S1",), val_subjects=("S9",), epochs=2, batch_size=16, samples_per_epoch=32,
+                      device="cpu", val_subsample=20, probe_windows=64,
+                      model_overrides={"drop_path": 0.5, "spatial_drop_path": 0.5, "spatial_drop_path_per": "frame"})
+    history = train(cfg, log=lambda m: None)["history"]
+    for record in history:
+        assert np.isfinite(record["probe_eval_mode_mm"]) and np.isfinite(record["probe_train_mode_mm"])
+        # heavy stochastic depth: the noisy figure differs from the eval-mode one
+        assert record["probe_train_mode_mm"] != pytest.approx(record["probe_eval_mode_mm"], abs=1e-3)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert log[0]["probe_eval_mode_mm"] == pytest.approx(history[0]["probe_eval_mode_mm"])
+
+
+def test_probe_windows_are_the_same_every_epoch(tiny_dataset):
+    seqs = load_sequences(tiny_dataset, ["S1"])
+    data = WindowDataset(seqs, np.arange(-2, 3), np.zeros(1, int), subsample=5)
+    probe = data.fixed_sample(50, seed=0)
+    first = probe.batch(np.arange(len(probe)))[0]
+    data.phase(3)
+    probe.phase(3)
+    np.testing.assert_array_equal(probe.batch(np.arange(len(probe)))[0], first)
+    assert len(probe) == 50 and len(np.unique(probe.active)) == 50
+
+
+def test_fine_tuning_may_change_stochastic_depth_but_not_the_model(tiny_dataset, tmp_path):
+    import torch
+
+    from video3d.lifters import create_lifter
+    from video3d.training import TrainConfigError
+
+    torch.manual_seed(0)
+    start = create_lifter("poseformer", frames=9, pretrained=False, device="cpu")
+    start.config.spatial_drop_path, start.config.spatial_drop_path_per = 0.1, "frame"  # as the shipped 9f
+    path = start.save(tmp_path / "pf9.pt")
+    base = dict(data=str(tiny_dataset), lifter="poseformer", frames=9, train_subjects=("S1",), val_subjects=("S9",),
+                epochs=1, batch_size=8, samples_per_epoch=8, device="cpu", val_subsample=50, probe_windows=8,
+                lr=0.0, init_from=str(path))
+    messages = []
+    train(TrainConfig(out=str(tmp_path / "ft"), **base), log=messages.append)
+    assert any("spatial_drop_path 0.1 -> 0.0" in m and "spatial_drop_path_per frame -> window" in m for m in messages)
+    tuned = load_checkpoint(tmp_path / "ft" / "final.pt")
+    assert tuned.config.spatial_drop_path == 0.0  # trained (and saved) with today's setting
+    assert torch.equal(tuned.model.state_dict()["frame_pos"], start.model.state_dict()["frame_pos"])  # lr 0
+    with pytest.raises(TrainConfigError, match="spatial_dim: 32 there, 16 here"):
+        train(TrainConfig(out=str(tmp_path / "bad"), model_overrides={"spatial_dim": 16}, **base), log=lambda m: None)
+
+
+def test_unknown_model_option_names_the_valid_ones(tiny_dataset, tmp_path):
+    from video3d.training import TrainConfigError
+
+    with pytest.raises(TrainConfigError, match="no config field drop_pth; its fields: .*drop_path"):
+        train(TrainConfig(data=str(tiny_dataset), out=str(tmp_path), lifter="poseformer", frames=9,
+                          model_overrides={"drop_pth": 0.1}), log=lambda m: None)
+
+
+@pytest.mark.parametrize("recipe, lr, batch, decay", [
+    (None, 4e-4, 512, 0.99),  # PoseFormer's default: the authors' code as run for their GT-2D figure
+    ("authors-code", 4e-4, 512, 0.99),
+    ("paper", 2e-4, 1024, 0.98),
+])
+def test_poseformer_recipes(recipe, lr, batch, decay):
+    cfg = TrainConfig.for_lifter("-", "poseformer", recipe=recipe)
+    assert (cfg.lr, cfg.batch_size, cfg.lr_decay, cfg.optimizer, cfg.weight_decay) == (lr, batch, decay, "adamw", 0.1)
+    assert TrainConfig.for_lifter("-", "poseformer", recipe=recipe, lr=1e-5).lr == 1e-5  # options win
+
+
+def test_unknown_recipe_lists_the_lifters_recipes():
+    from video3d.lifters.registry import UnknownRecipeError
+
+    with pytest.raises(UnknownRecipeError, match="gastnet has no recipe 'authors-code'; its recipes: paper"):
+        TrainConfig.for_lifter("-", "gastnet", recipe="authors-code")
+
+
+def test_a_held_out_training_subject_validates_and_is_not_trained_on(tiny_dataset, tmp_path):
+    from video3d.training import TrainConfigError
+
+    cfg = TrainConfig.for_lifter(str(tiny_dataset), "gastnet", val_subjects=("S8",), out=str(tmp_path / "r"),
+                                 epochs=1, batch_size=16, samples_per_epoch=16, device="cpu", val_subsample=10,
+                                 probe_windows=0, model_overrides={"channels": 16})
+    assert cfg.train_subjects == ("S1", "S5", "S6", "S7") and cfg.val_subjects == ("S8",)
+    train(cfg, log=lambda m: None)
+    meta = load_checkpoint(tmp_path / "r" / "best.pt").meta["training"]
+    assert meta["validation_subjects"] == ["S8"] and "S8" not in meta["train_subjects"]
+    with pytest.raises(TrainConfigError, match=r"\['S8'\] are also training subjects"):
+        train(TrainConfig(data=str(tiny_dataset), out=str(tmp_path / "x"), val_subjects=("S8",)), log=lambda m: None)
+
+
+@pytest.mark.parametrize("seconds, rate, overhead, done, available, max_epochs, expected_epochs", [
+    (1000, 100, 1, 0, 10**6, 60, 20),  # plenty of time: 20 epochs
+    (1000, 100, 20, 0, 10**6, 60, 12),  # costly validation: its share kept under a quarter
+    (1000, 100, 1, 0, 10**6, 5, 5),  # the recipe's epochs are the most
+    (1000, 10000, 1, 0, 100_000, 200, 98),  # more time than 20 epochs of distinct windows: more epochs
+    (10, 100, 50, 0, 10**6, 60, 1),  # no time for validation at all: one epoch
+])
+def test_budget_plans(seconds, rate, overhead, done, available, max_epochs, expected_epochs):
+    from video3d.training import plan_schedule
+
+    plan = plan_schedule(seconds, rate, overhead, done, 32, available, max_epochs)
+    E, S = plan["epochs"], plan["samples_per_epoch"]
+    assert E == expected_epochs and S % 32 == 0 and 32 <= S <= available
+    if S > 32:  # the training fits: samples / rate + overheads <= the time left
+        assert E * S / rate + E * overhead <= seconds + 1e-6
+        assert E * S / rate + E * overhead > 0.9 * seconds or S == available // 32 * 32  # and uses it
+    assert plan["lr_decay"] ** (E - 1) == pytest.approx(0.1 if E > 1 else 1.0, rel=1e-4)
+
+
+def test_a_budget_run_ends_in_time_with_its_schedule_complete(tiny_dataset, tmp_path):
+    import time
+
+    import torch
+
+    messages = []
+    cfg = TrainConfig(data=str(tiny_dataset), out=str(tmp_path / "b"), train_subjects=("S1", "S5"),
+                      val_subjects=("S9",), epochs=60, batch_size=8, device="cpu", val_subsample=10,
+                      probe_windows=32, budget_minutes=0.5, model_overrides={"channels": 16})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # steady step times even beside other work (2 threads on a busy core stall)
+    try:
+        start = time.time()
+        summary = train(cfg, log=messages.append)
+        wall = time.time() - start
+    finally:
+        torch.set_num_threads(threads)
+    assert wall <= 30.0 + 1.5, wall  # the plan's margin; the hard stop at the budget is the backstop
+    assert summary["finished"], messages  # every planned epoch ran: the schedule is complete
+    plan = load_checkpoint(tmp_path / "b" / "final.pt").meta["training"]["recipe"]["planned"]
+    assert summary["epochs_completed"] == plan["epochs"] >= 2
+    assert any(m.startswith("budget 0.5 min:") for m in messages)
+    lrs = [r["lr"] for r in summary["history"]]
+    assert lrs[-1] == pytest.approx(0.1 * lrs[0], rel=1e-3)  # decayed to a tenth by the last epoch
+    assert wall > 0.6 * 30.0, wall  # and the budget was used, not wasted
+
+
+@pytest.mark.parametrize("text, minutes", [("20m", 20), ("1.5h", 90), ("90s", 1.5), ("45", 45), (" 2H ", 120)])
+def test_durations(text, minutes):
+    from video3d.training import parse_duration
+
+    assert parse_duration(text) == pytest.approx(minutes)
+
+
+@pytest.mark.parametrize("text", ["", "m", "ten minutes", "-5m", "0s", "5d"])
+def test_bad_durations(text):
+    from video3d.training import TrainConfigError, parse_duration
+
+    with pytest.raises(TrainConfigError, match="duration"):
+        parse_duration(text)
+
+
+def test_the_gpu_script_runs_end_to_end_with_tiny_settings(tiny_dataset, tmp_path):
+    """scripts/train_all_gpu.sh on the CPU: three lifters side by side within one budget, then shipped (float16)
+    and evaluated with the full protocol, from the packed data a GPU machine would get."""
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    from video3d.data.pack import pack
+
+    pack(tiny_dataset, tmp_path / "h36m.xz")
+    script = Path(__file__).resolve().parent.parent / "scripts" / "train_all_gpu.sh"
+    env = {**os.environ, "LIFTERS": "gastnet:27 poseformer:9 stcformer:27", "DEVICE": "cpu",
+           "PYTHON": sys.executable, "OMP_NUM_THREADS": "1",
+           "EXTRA": "--batch-size 8 --probe-windows 64"}
+    proc = subprocess.run(["bash", str(script), str(tmp_path / "h36m.xz"), str(tmp_path / "out"), "1"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr + "".join(p.read_text()[-1500:] for p in (tmp_path / "out").glob("*.log"))
+    for name in ("gastnet_27f", "poseformer_9f", "stcformer_27f"):
+        lifter = load_checkpoint(tmp_path / "out" / f"{name}.pt")
+        ckpt = torch.load(tmp_path / "out" / f"{name}.pt", weights_only=True)
+        assert all(v.dtype == torch.float16 for v in ckpt["state_dict"].values() if v.is_floating_point())
+        result = json.loads((tmp_path / "out" / f"{name}.eval.json").read_text())
+        assert result["average"]["mpjpe"] > 0 and lifter.meta["training"]["evaluation"]["average"] == result["average"]
+        assert lifter.meta["training"]["recipe"]["planned"]["epochs"] >= 1  # the budget planned the schedule
+        assert f"{name}.eval.json: MPJPE" in proc.stdout

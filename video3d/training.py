@@ -8,6 +8,7 @@ sample of the epoch's order and the model is wrapped in DistributedDataParallel.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -28,6 +29,7 @@ from .geometry import pose_spread
 from .layouts import H36M17, synthesize_coco_like_h36m
 from .lifters import Lifter, get_spec, new_model, resolve_device
 from .lifters.base import save_atomic
+from .lifters.layers import DropPath
 
 STATE_FORMAT = "video3d.train-state.v1"
 
@@ -50,6 +52,9 @@ class TrainConfig:
     train_subjects: tuple[str, ...] = TRAIN_SUBJECTS
     val_subjects: tuple[str, ...] = TEST_SUBJECTS
     val_subsample: int = 50
+    # a fixed sample of un-augmented training windows, measured every epoch in eval mode and with the stochastic
+    # layers on: a model that only works with train-mode noise shows here (PoseFormer's per-frame DropPath did)
+    probe_windows: int = 2048
     seed: int = 0
     device: str = "auto"
     # augmentation
@@ -59,14 +64,22 @@ class TrainConfig:
     coco_synthesis: float = 0.0  # probability per sample of pelvis/spine/thorax made as from COCO
     checkpoint_minutes: float = 10.0
     max_hours: float | None = None  # stop cleanly (checkpoint saved) after this long
+    # a time budget for the whole call: the trainer measures its rate over the first steps, then sets epochs,
+    # samples per epoch and lr_decay (to budget_final_lr x lr by the last epoch) so the schedule ends in time
+    budget_minutes: float | None = None
+    budget_final_lr: float = 0.1
+    planned: dict | None = None  # the plan a budget made (kept in the run's state: a resumed run keeps it)
     init_from: str | None = None  # start from these weights (a lifter checkpoint of the same model): fine-tuning
     model_overrides: dict = field(default_factory=dict)  # config fields to change, e.g. {'channels': 16} in tests
 
     @classmethod
-    def for_lifter(cls, data: str, lifter: str = "gastnet", **settings) -> "TrainConfig":
-        """The lifter's paper recipe (its spec), with ``settings`` on top (None values are left out)."""
+    def for_lifter(cls, data: str, lifter: str = "gastnet", recipe: str | None = None, **settings) -> "TrainConfig":
+        """A recipe of the lifter's spec (default: its first), with ``settings`` on top (None values left out)."""
         spec = get_spec(lifter)
-        chosen = {**spec.recipe, **{k: v for k, v in settings.items() if v is not None}}
+        chosen = {**spec.get_recipe(recipe), **{k: v for k, v in settings.items() if v is not None}}
+        if "val_subjects" in chosen and "train_subjects" not in chosen:  # a held-out training subject
+            chosen["val_subjects"] = tuple(chosen["val_subjects"])
+            chosen["train_subjects"] = tuple(s for s in TRAIN_SUBJECTS if s not in chosen["val_subjects"])
         chosen.setdefault("frames", spec.default_frames)
         return cls(data=data, lifter=lifter, **chosen)
 
@@ -75,10 +88,25 @@ class TrainConfig:
             get_spec(self.lifter)  # raises with the list of valid names
         overlap = set(self.train_subjects) & set(TEST_SUBJECTS)
         if overlap:
-            raise ValueError(f"training subjects {sorted(overlap)} are Human3.6M test subjects; "
-                             "S9 and S11 are never trained on")
+            raise TrainConfigError(f"training subjects {sorted(overlap)} are Human3.6M test subjects; "
+                                   "S9 and S11 are never trained on")
+        held_in = set(self.train_subjects) & set(self.val_subjects)
+        if held_in:
+            raise TrainConfigError(f"validation subjects {sorted(held_in)} are also training subjects")
         if self.batch_size < 1 or self.epochs < 1 or self.subsample < 1:
-            raise ValueError("batch size, epochs and subsample must be positive")
+            raise TrainConfigError("batch size, epochs and subsample must be positive")
+        spec = get_spec(self.lifter)
+        known = {f.name for f in dataclasses.fields(spec.config_cls)} - {"frames"}
+        unknown = sorted(set(self.model_overrides) - known)
+        if unknown:
+            raise TrainConfigError(f"{self.lifter} has no config field {', '.join(unknown)}; "
+                                   f"its fields: {', '.join(sorted(known))}")
+
+
+class TrainConfigError(Video3DError, ValueError):
+    """A training setting that cannot work (bad input: exit 2)."""
+
+    exit_code = 2
 
 
 def _known_lifters() -> list[str]:
@@ -117,6 +145,22 @@ class WindowDataset:
 
     def __len__(self) -> int:
         return len(self.active)
+
+    def fixed_sample(self, n: int, seed: int) -> "WindowDataset":
+        """A view of ``n`` windows drawn once from all frames (not one phase), the same in every epoch."""
+        view = copy.copy(self)
+        n = min(n, len(self.centres))
+        view.active = np.sort(np.random.default_rng([seed, 7]).choice(len(self.centres), size=n, replace=False))
+        view.phase = lambda epoch: None
+        return view
+
+    def thinned(self, keep: float, least: int = 64) -> "WindowDataset":
+        """Every k-th of these windows, k such that about ``keep`` of them stay (never fewer than ``least``)."""
+        view = copy.copy(self)
+        k = max(1, min(math.ceil(1.0 / max(keep, 1e-9)), len(self.active) // least))
+        view.active = self.active[::k]
+        view.phase = lambda epoch: None
+        return view
 
     def batch(self, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         which = self.active[which]
@@ -246,10 +290,20 @@ def hardware_description(device: torch.device) -> str:
     return f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
+STOCHASTIC_LAYERS = (torch.nn.Dropout, DropPath)
+
+
 @torch.no_grad()
-def validate(model, data: WindowDataset, device: torch.device, out_index: int, batch: int = 256) -> float:
-    """MPJPE (mm) on the validation windows, no test-time augmentation (the per-epoch figure)."""
+def validate(model, data: WindowDataset, device: torch.device, out_index: int, batch: int = 256,
+             stochastic: bool = False) -> float:
+    """MPJPE (mm) on these windows, no test-time augmentation (the per-epoch figure). The model is in eval
+    mode; ``stochastic=True`` switches its dropout and stochastic depth on (batch norm stays in eval mode, so
+    its statistics are not touched): the figure the model gives with its training noise."""
     model.eval()
+    if stochastic:
+        for module in model.modules():
+            if isinstance(module, STOCHASTIC_LAYERS):
+                module.train()
     total, count = 0.0, 0
     for start in range(0, len(data), batch):
         which = np.arange(start, min(len(data), start + batch))
@@ -259,11 +313,54 @@ def validate(model, data: WindowDataset, device: torch.device, out_index: int, b
         target = torch.from_numpy(y[:, out_index if y.shape[1] > 1 else 0]).to(device)
         total += torch.linalg.vector_norm(pred - target, dim=-1).mean(-1).sum().item()
         count += len(which)
+    model.eval()
     return 1000.0 * total / max(count, 1)
+
+
+def plan_schedule(seconds_left: float, rate: float, epoch_overhead_s: float, done: int, batch_size: int,
+                  available: int, max_epochs: int, final_lr: float = 0.1) -> dict:
+    """Epochs, samples per epoch and per-epoch lr decay that fit ``seconds_left`` of training at ``rate``
+    samples/s, each epoch also costing ``epoch_overhead_s`` (validation, probe, checkpoints). ``done``: samples
+    already trained in the first epoch (they count towards it). At most 20 epochs (a smooth decay needs no
+    more), fewer when their overhead would take over a quarter of the time; an epoch never repeats a window
+    (``available`` per epoch). The rate falls by ``final_lr`` from the first epoch to the last."""
+    epochs = max(1, min(max_epochs, 20))
+    while epochs > 1 and epochs * epoch_overhead_s > 0.25 * seconds_left:
+        epochs -= 1
+    total = done + rate * max(0.0, seconds_left - epochs * epoch_overhead_s)
+    if total / epochs > available and epochs < max_epochs:  # more time than 20 epochs of distinct windows
+        epochs = min(max_epochs, math.ceil(total / available))
+        total = done + rate * max(0.0, seconds_left - epochs * epoch_overhead_s)
+    per_epoch = int(total / epochs) // batch_size * batch_size
+    per_epoch = max(batch_size, min(per_epoch, available // batch_size * batch_size))
+    decay = final_lr ** (1.0 / (epochs - 1)) if epochs > 1 else 1.0
+    return {"epochs": epochs, "samples_per_epoch": per_epoch, "lr_decay": round(decay, 6),
+            "rate_samples_per_s": round(rate, 1), "epoch_overhead_s": round(epoch_overhead_s, 2),
+            "seconds_left": round(seconds_left, 1)}
+
+
+def apply_plan(cfg: TrainConfig, plan: dict) -> TrainConfig:
+    return dataclasses.replace(cfg, epochs=plan["epochs"], samples_per_epoch=plan["samples_per_epoch"],
+                               lr_decay=plan["lr_decay"], planned=plan)
+
+
+def parse_duration(text: str) -> float:
+    """'20m', '1.5h', '90s', '45' (minutes) -> minutes."""
+    units = {"s": 1 / 60, "m": 1.0, "h": 60.0}
+    t = text.strip().lower()
+    factor = units.get(t[-1:], None)
+    try:
+        value = float(t[:-1] if factor is not None else t)
+    except ValueError:
+        raise TrainConfigError(f"a duration is a number with s, m or h (e.g. 20m), not {text!r}") from None
+    if value <= 0:
+        raise TrainConfigError(f"a duration must be positive, not {text!r}")
+    return value * (factor if factor is not None else 1.0)
 
 
 def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -> dict:
     """Run (or resume) a training run in ``cfg.out``. Returns the summary written to summary.json."""
+    called = time.time()  # a budget counts from here: loading the data is part of it
     cfg.validate()
     rank, world = _distributed()
     if rank != 0:
@@ -273,20 +370,28 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     out = Path(cfg.out)
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    spec, mcfg, model = new_model(cfg.lifter, cfg.frames, **cfg.model_overrides)
+    try:
+        spec, mcfg, model = new_model(cfg.lifter, cfg.frames, **cfg.model_overrides)
+    except (TypeError, ValueError) as exc:  # a value the config rejects
+        raise TrainConfigError(f"{cfg.lifter} {cfg.frames}f with {cfg.model_overrides}: {exc}") from None
     if cfg.init_from:
         from .lifters import load_checkpoint
 
         start = load_checkpoint(cfg.init_from, expect=cfg.lifter)
-        if start.config != mcfg:
-            raise ValueError(f"{cfg.init_from} is a different {cfg.lifter} configuration than --frames {cfg.frames}")
+        changed = {f.name: (getattr(start.config, f.name), getattr(mcfg, f.name))
+                   for f in dataclasses.fields(mcfg) if getattr(start.config, f.name) != getattr(mcfg, f.name)}
+        fixed = sorted(set(changed) - set(spec.regularisation_fields))
+        if fixed:
+            raise TrainConfigError(f"{cfg.init_from} is a different {cfg.lifter} model ("
+                             + ", ".join(f"{k}: {changed[k][0]} there, {changed[k][1]} here" for k in fixed) + ")")
         model.load_state_dict(start.model.state_dict())
-        log(f"initialised from {cfg.init_from}")
+        log(f"initialised from {cfg.init_from}"
+            + "".join(f"; {k} {a} -> {b}" for k, (a, b) in changed.items()))
     model.to(device)
     offsets, target_offsets, out_index = window_offsets(model)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)  # once the settings have proved to build a model
 
     log(f"loading {cfg.data} ...")
     train_seqs = load_sequences(cfg.data, cfg.train_subjects)
@@ -294,6 +399,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
     train_data = WindowDataset(train_seqs, offsets, target_offsets, cfg.subsample)
     typical_size = input_spread(train_seqs)
     val_data = WindowDataset(val_seqs, offsets, target_offsets, cfg.val_subsample)
+    probe_data = train_data.fixed_sample(cfg.probe_windows, cfg.seed)
     del train_seqs, val_seqs
     per_epoch = train_data.shortest_phase()
     if cfg.samples_per_epoch is not None:
@@ -320,14 +426,21 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         epoch, step, history, best = state["epoch"], state["step"], state["history"], state["best"]
+        if cfg.budget_minutes and state["config"].get("planned"):  # keep the schedule the budget chose
+            cfg = apply_plan(cfg, state["config"]["planned"])
+            steps_per_epoch = min(cfg.samples_per_epoch, train_data.shortest_phase()) // cfg.batch_size
         log(f"resumed from {state_path}: epoch {epoch + 1}, step {step}/{steps_per_epoch}")
     train_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
+    save_seconds = [0.0]  # how long the last save_state took
+
     def save_state() -> None:
+        t = time.time()
         if rank == 0:
             save_atomic({"format": STATE_FORMAT, "config": dataclasses.asdict(cfg), "model": model.state_dict(),
                          "optimizer": optimizer.state_dict(), "epoch": epoch, "step": step,
                          "history": history, "best": best}, state_path)
+        save_seconds[0] = time.time() - t
 
     def training_meta(val_mm: float | None) -> dict:
         return {
@@ -343,6 +456,64 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
     started = time.time()
     last_save = time.time()
     stop = False
+    deadline = called + cfg.budget_minutes * 60 if cfg.budget_minutes else math.inf
+    if cfg.max_hours is not None:
+        deadline = min(deadline, started + cfg.max_hours * 3600)
+    calibrating = bool(cfg.budget_minutes) and cfg.planned is None
+
+    def replan(epoch_start: float, train_s: float, seen: int) -> None:
+        """After an epoch: refit the samples of the epochs left to the time left, from this epoch's measured
+        rate and overhead (the epochs and the decay stay as planned)."""
+        nonlocal cfg, steps_per_epoch
+        left = cfg.epochs - epoch
+        overhead = time.time() - epoch_start - train_s + save_seconds[0]  # validation, probe, saves; the state next
+        margin = max(0.03 * cfg.budget_minutes * 60, overhead)  # slack: one more epoch's overhead
+        rate = seen / max(train_s, 1e-6)
+        per_epoch = int(rate * max(0.0, deadline - time.time() - margin - left * overhead) / left)
+        per_epoch = per_epoch // cfg.batch_size * cfg.batch_size
+        per_epoch = max(cfg.batch_size, min(per_epoch, train_data.shortest_phase() // cfg.batch_size * cfg.batch_size))
+        if world > 1:
+            shared = [per_epoch]
+            dist.broadcast_object_list(shared, src=0)
+            per_epoch = shared[0]
+        plan = {**cfg.planned, "samples_per_epoch": per_epoch, "rate_samples_per_s": round(rate, 1),
+                "epoch_overhead_s": round(overhead, 2)}
+        cfg = dataclasses.replace(cfg, samples_per_epoch=per_epoch, planned=plan)
+        steps_per_epoch = per_epoch // cfg.batch_size
+    calib_start = calib_step = None
+
+    def make_plan(rate: float, done: int) -> None:
+        """Measure validation and a checkpoint's cost, then fit the schedule into what is left of the budget."""
+        nonlocal cfg, steps_per_epoch, val_data, probe_data
+        t = time.time()
+        sample = copy.copy(val_data)
+        sample.active = val_data.active[:min(len(val_data), 256)]
+        validate(model, sample, device, out_index)
+        eval_rate = len(sample) / max(time.time() - t, 1e-6)
+        t = time.time()
+        save_state()  # also the first checkpoint
+        save_s = time.time() - t
+        overhead = (len(val_data) + 2 * len(probe_data)) / eval_rate + 3 * save_s
+        margin = 0.03 * cfg.budget_minutes * 60 + 2 * save_s
+        # a short budget validates on fewer windows rather than give up epochs (and the decay over them)
+        allowed = 0.15 * (deadline - time.time() - margin) / max(1, min(cfg.epochs, 20))
+        if overhead > allowed and len(val_data) + len(probe_data):
+            keep = max(allowed - 3 * save_s, 0.0) / max(overhead - 3 * save_s, 1e-9)
+            val_data, probe_data = val_data.thinned(keep), probe_data.thinned(keep)
+            overhead = (len(val_data) + 2 * len(probe_data)) / eval_rate + 3 * save_s
+        plan = plan_schedule(deadline - time.time() - margin, rate, overhead, done, cfg.batch_size,
+                             train_data.shortest_phase(), cfg.epochs, cfg.budget_final_lr)
+        plan["validation_windows"], plan["probe_windows"] = len(val_data), len(probe_data)
+        if world > 1:  # every process follows rank 0's plan
+            shared = [plan]
+            dist.broadcast_object_list(shared, src=0)
+            plan = shared[0]
+        cfg = apply_plan(cfg, plan)
+        steps_per_epoch = cfg.samples_per_epoch // cfg.batch_size
+        train_model.train()
+        log(f"budget {cfg.budget_minutes:g} min: {rate:.0f} samples/s measured; {overhead:.1f} s per epoch for validation "
+            f"({len(val_data):,} + {len(probe_data):,} windows) and checkpoints -> {plan['epochs']} epochs x {plan['samples_per_epoch']:,} samples, lr "
+            f"{cfg.lr:g} x {plan['lr_decay']:.4f} per epoch (to {cfg.budget_final_lr:g} x by the last)")
     while epoch < cfg.epochs and not stop:
         # per-epoch schedules: lr decays by lr_decay, BN momentum exponentially from start to end
         lr = cfg.lr * cfg.lr_decay**epoch
@@ -374,20 +545,54 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
             seen += len(which) * world
             if progress is not None and rank == 0:
                 progress.update(step, 1000 * loss_sum / loss_n, seen / (time.time() - epoch_start))
+            if calibrating:
+                if step == 3 or calib_start is None:  # the first steps warm up (allocations, kernels): not timed
+                    calib_start, calib_step, calib_seen = time.time(), step, seen
+                elapsed = time.time() - calib_start
+                timed, budget_s = step - calib_step, cfg.budget_minutes * 60
+                if world > 1:  # every process must plan at the same step: count steps, not seconds
+                    ready = timed >= 10 or step >= steps_per_epoch
+                else:
+                    ready = (timed >= 10 and elapsed >= 0.02 * budget_s) or (timed >= 1 and elapsed >= 0.1 * budget_s) \
+                        or step >= steps_per_epoch
+                if ready:
+                    rate = (seen - calib_seen) / elapsed if step > calib_step else seen / (time.time() - epoch_start)
+                    make_plan(rate, seen)
+                    calibrating = False
+                    order = order[:steps_per_epoch]
+                    if progress is not None and rank == 0:
+                        progress.start_epoch(epoch, cfg.epochs, steps_per_epoch, step)
             if time.time() - last_save > cfg.checkpoint_minutes * 60:
                 save_state()
                 last_save = time.time()
-            if cfg.max_hours is not None and time.time() - started > cfg.max_hours * 3600:
+            past = time.time() > deadline - 2 * save_seconds[0]  # leave the time to save what was trained
+            if world > 1 and deadline < math.inf and step % 10 == 0:  # every process stops at the same step
+                flag = torch.tensor([float(past)], device=device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                past = bool(flag.item())
+            elif world > 1:
+                past = False
+            if past:
                 stop = True
                 break
         if stop:
             save_state()
-            log(f"stopped after {cfg.max_hours} h at epoch {epoch + 1}, step {step}: resume with the same command")
+            if cfg.budget_minutes and rank == 0:  # the budget is the run's end: its weights are the result
+                meta = {**training_meta(None), "stopped_at_budget": f"epoch {epoch + 1}, step {step}"}
+                Lifter(spec, model, mcfg, device=device).save(out / "final.pt", meta)
+            limit = f"the budget of {cfg.budget_minutes:g} min" if cfg.budget_minutes else f"{cfg.max_hours} h"
+            log(f"stopped at {limit}, epoch {epoch + 1}, step {step}: resume with the same command")
             break
+        seconds = time.time() - epoch_start
         val_mm = validate(model, val_data, device, out_index) if rank == 0 else float("nan")
         record = {"epoch": epoch + 1, "lr": lr, "train_mpjpe_mm": 1000 * loss_sum / max(loss_n, 1),
-                  "val_mpjpe_mm": val_mm, "samples": seen, "seconds": time.time() - epoch_start,
-                  "samples_per_s": seen / (time.time() - epoch_start)}
+                  "val_mpjpe_mm": val_mm, "samples": seen, "seconds": seconds, "samples_per_s": seen / seconds}
+        if rank == 0 and len(probe_data):
+            # the same un-augmented training windows every epoch: eval mode, and with the training noise on
+            record["probe_eval_mode_mm"] = validate(model, probe_data, device, out_index)
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                torch.manual_seed(cfg.seed)  # the same draws every epoch, and the training's stream untouched
+                record["probe_train_mode_mm"] = validate(model, probe_data, device, out_index, stochastic=True)
         history.append(record)
         epoch += 1
         step = 0
@@ -401,6 +606,8 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
                 best = val_mm
                 lifter.save(out / "best.pt", training_meta(val_mm))
             lifter.model.train()
+        if cfg.planned is not None and epoch < cfg.epochs:
+            replan(epoch_start, seconds, seen)
         save_state()
         last_save = time.time()
     summary = {"epochs_completed": epoch, "history": history, "best_val_mpjpe_mm": best,

@@ -8,6 +8,7 @@ camera, distortion included ("GT 2D"), or, when given, a VideoPose3D ``positions
 
 from __future__ import annotations
 
+import lzma
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,8 +76,17 @@ def _read_nested(path: Path, key: str, what: str) -> dict:
 
 
 def load_positions_3d(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
+    """VideoPose3D's 3D file, or a packed copy of it (``video3d data pack``)."""
+    from .pack import is_packed, read_packed
+
     path = Path(path)
-    positions = _read_nested(path, "positions_3d", "dataset file")
+    if path.is_file() and is_packed(path):
+        try:
+            positions = read_packed(path)
+        except (ValueError, OSError, EOFError, lzma.LZMAError) as exc:
+            raise DataError(f"{path} is not a readable packed dataset ({type(exc).__name__}: {exc})") from None
+    else:
+        positions = _read_nested(path, "positions_3d", "dataset file")
     out: dict[str, dict[str, np.ndarray]] = {}
     for subject, actions in positions.items():
         out[subject] = {}
