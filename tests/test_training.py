@@ -309,3 +309,48 @@ def test_the_gpu_script_runs_end_to_end_with_tiny_settings(tiny_dataset, tmp_pat
         assert result["average"]["mpjpe"] > 0 and lifter.meta["training"]["evaluation"]["average"] == result["average"]
         assert lifter.meta["training"]["recipe"]["planned"]["epochs"] >= 1  # the budget planned the schedule
         assert f"{name}.eval.json: MPJPE" in proc.stdout
+
+
+@pytest.mark.parametrize("lifter, frames", [("gastnet", 27), ("poseformer", 9), ("stcformer", 27)])
+def test_bf16_autocast_keeps_the_output_head_in_float32(lifter, frames):
+    import torch
+
+    from video3d.lifters import get_spec, new_model
+    from video3d.training import autocast_for
+
+    spec, _, model = new_model(lifter, frames)
+    context = autocast_for(model, spec.output_head, "bf16", torch.device("cpu"))
+    seen = {}
+    model.get_submodule(spec.output_head).register_forward_hook(lambda m, a, out: seen.update(out=out.dtype))
+    inner = next(m for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not
+                 model.get_submodule(spec.output_head))
+    inner.register_forward_hook(lambda m, a, out: seen.update(inner=out.dtype))
+    with context():
+        y = model.train()(torch.randn(2, model.receptive_field if lifter != "stcformer" else frames, 17, 2))
+    assert seen == {"out": torch.float32, "inner": torch.bfloat16} and y.dtype == torch.float32
+    assert get_spec(lifter).output_head  # every lifter names its head
+
+
+def test_bf16_training_runs_and_saves_float32_weights(tiny_dataset, tmp_path):
+    cfg = TrainConfig(data=str(tiny_dataset), out=str(tmp_path / "r"), lifter="poseformer", frames=9,
+                      train_subjects=("S1",), val_subjects=("S9",), epochs=1, batch_size=16, samples_per_epoch=32,
+                      device="cpu", val_subsample=20, probe_windows=16, precision="bf16")
+    record = train(cfg, log=lambda m: None)["history"][0]
+    assert np.isfinite(record["train_mpjpe_mm"]) and np.isfinite(record["val_mpjpe_mm"])
+    lifter = load_checkpoint(tmp_path / "r" / "final.pt")
+    assert lifter.meta["training"]["recipe"]["precision"] == "bf16"
+    assert all(p.dtype.is_floating_point and p.dtype != np.float16 for p in lifter.model.parameters())
+
+
+@pytest.mark.slow
+def test_compiled_training_gives_the_same_first_step(tiny_dataset, tmp_path):
+    """--compile (torch.compile, about a minute of compiling on a CPU) trains the same model: the first
+    epoch's loss equals the eager run's (same seed, same batches), to float tolerance."""
+    losses = []
+    for compiled in (False, True):
+        cfg = TrainConfig(data=str(tiny_dataset), out=str(tmp_path / f"c{compiled}"), lifter="poseformer", frames=9,
+                          train_subjects=("S1",), val_subjects=("S9",), epochs=1, batch_size=16, samples_per_epoch=16,
+                          device="cpu", val_subsample=20, probe_windows=0, compile=compiled,
+                          model_overrides={"drop_path": 0.0})
+        losses.append(train(cfg, log=lambda m: None)["history"][0]["train_mpjpe_mm"])
+    assert losses[1] == pytest.approx(losses[0], rel=1e-4)

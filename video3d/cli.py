@@ -89,6 +89,12 @@ app = typer.Typer(
 LifterName = Enum("LifterName", {name: name for name in list_lifters()}, type=str)
 
 
+class Precision(str, Enum):
+    fp32 = "fp32"
+    tf32 = "tf32"
+    bf16 = "bf16"
+
+
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
@@ -607,6 +613,11 @@ def train(
     probe_windows: Annotated[int, typer.Option("--probe-windows", min=0, help=(
         "Un-augmented training windows measured every epoch in eval mode and with the training noise on.")
     )] = 2048,
+    precision: Annotated[Precision, typer.Option("--precision", help=(
+        "fp32; tf32 (CUDA only: TF32 matrix products); bf16 (autocast, output head and loss in float32).")
+    )] = Precision.fp32,
+    compile_: Annotated[bool, typer.Option("--compile/--no-compile", help="torch.compile the model for training.")
+    ] = False,
     budget: Annotated[Optional[str], typer.Option("--budget", help=(
         "A time budget for the whole run, e.g. 20m or 1.5h: the rate is measured over the first steps, then "
         "epochs, samples per epoch and the learning-rate decay (to a tenth) are set to end in time.")
@@ -631,6 +642,7 @@ def train(
               samples_per_epoch=samples_per_epoch, val_subjects=tuple(val_subjects) if val_subjects else None, seed=seed, device=device.value, flip=flip, noise=noise,
               joint_dropout=joint_dropout, coco_synthesis=coco_synthesis, max_hours=max_hours,
               budget_minutes=run(parse_duration, budget) if budget else None, probe_windows=probe_windows,
+              precision=precision.value, compile=compile_,
               init_from=str(init) if init else None, model_overrides=run(parse_model_options, model_option or []))
     summary_ = run(train_fn, cfg, log=lambda m: err_console.print(m, highlight=False, markup=False),
                    progress=TrainProgress())

@@ -8,6 +8,7 @@ sample of the epoch's order and the model is wrapped in DistributedDataParallel.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
@@ -71,6 +72,10 @@ class TrainConfig:
     planned: dict | None = None  # the plan a budget made (kept in the run's state: a resumed run keeps it)
     init_from: str | None = None  # start from these weights (a lifter checkpoint of the same model): fine-tuning
     model_overrides: dict = field(default_factory=dict)  # config fields to change, e.g. {'channels': 16} in tests
+    # fp32; tf32 (CUDA matrix products in TF32, as the GPU runs used; the same as fp32 on a CPU); bf16 (autocast:
+    # matrix products in bfloat16, the output head and the loss in float32)
+    precision: str = "fp32"
+    compile: bool = False  # torch.compile the training model
 
     @classmethod
     def for_lifter(cls, data: str, lifter: str = "gastnet", recipe: str | None = None, **settings) -> "TrainConfig":
@@ -95,12 +100,37 @@ class TrainConfig:
             raise TrainConfigError(f"validation subjects {sorted(held_in)} are also training subjects")
         if self.batch_size < 1 or self.epochs < 1 or self.subsample < 1:
             raise TrainConfigError("batch size, epochs and subsample must be positive")
+        if self.precision not in PRECISIONS:
+            raise TrainConfigError(f"precision is one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         spec = get_spec(self.lifter)
         known = {f.name for f in dataclasses.fields(spec.config_cls)} - {"frames"}
         unknown = sorted(set(self.model_overrides) - known)
         if unknown:
             raise TrainConfigError(f"{self.lifter} has no config field {', '.join(unknown)}; "
                                    f"its fields: {', '.join(sorted(known))}")
+
+
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+def autocast_for(model: torch.nn.Module, head: str, precision: str, device: torch.device):
+    """A context for the training forward pass at ``precision``. bf16: autocast to bfloat16, with the output head
+    (``head``, a submodule's name) run in float32 on float32 inputs. tf32: TF32 matrix products on CUDA."""
+    if precision == "tf32" and device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    if precision != "bf16":
+        return contextlib.nullcontext
+    module = model.get_submodule(head) if head else None
+    if module is not None:
+        forward = module.forward
+
+        def float32_forward(*args):
+            with torch.autocast(device.type, enabled=False):
+                return forward(*(a.float() if torch.is_tensor(a) else a for a in args))
+
+        module.forward = float32_forward  # an instance attribute: the state dict and saving are untouched
+    return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 class TrainConfigError(Video3DError, ValueError):
@@ -431,6 +461,9 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
             steps_per_epoch = min(cfg.samples_per_epoch, train_data.shortest_phase()) // cfg.batch_size
         log(f"resumed from {state_path}: epoch {epoch + 1}, step {step}/{steps_per_epoch}")
     train_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    forward_context = autocast_for(model, spec.output_head, cfg.precision, device)
+    if cfg.compile:
+        train_model = torch.compile(train_model)
 
     save_seconds = [0.0]  # how long the last save_state took
 
@@ -534,8 +567,9 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
             which = order[step][rank::world]
             x, y = augment(*train_data.batch(which), rng, cfg)
             x_t, y_t = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-            pred = train_model(x_t)
-            loss = mpjpe_loss(pred, y_t)
+            with forward_context():
+                pred = train_model(x_t)
+            loss = mpjpe_loss(pred.float(), y_t)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -114,7 +114,7 @@ class SemChannelGraphConv(nn.Module):
         h_self = x @ self.W[0]  # (..., J, C_out)
         h_nbr = x @ self.W[1]  # (..., J, C_out)
         C = h_self.shape[-1]
-        logits = torch.full((C, J, J), -9e15, dtype=x.dtype, device=x.device)
+        logits = torch.full((C, J, J), -9e15, dtype=self.e.dtype, device=x.device)  # the edge weights' dtype (float32 under autocast)
         logits[:, self.graph] = self.e
         A = F.softmax(logits, dim=-1)  # (C, J, J), rows sum to 1 over each joint's neighbours
         eye = torch.eye(J, dtype=torch.bool, device=x.device)
@@ -293,4 +293,5 @@ register_lifter(LifterSpec(
     code_license="MIT (authors' reference code); this reimplementation AGPL-3.0",
     recipes={"paper": dict(optimizer="adam", lr=1e-3, lr_decay=0.95, weight_decay=0.0, batch_size=128, epochs=60)},
     regularisation_fields=("dropout",),
+    output_head="shrink",
 ))

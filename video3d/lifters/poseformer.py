@@ -175,4 +175,5 @@ register_lifter(LifterSpec(
     },
     upgrade_config=upgrade_config,
     regularisation_fields=("dropout", "attention_dropout", "drop_path", "spatial_drop_path", "spatial_drop_path_per"),
+    output_head="head",
 ))

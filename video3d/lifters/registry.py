@@ -40,6 +40,7 @@ class LifterSpec:
     # config fields that change training only (dropout, stochastic depth), not the weights' shapes: fine-tuning
     # (``TrainConfig.init_from``) may change them
     regularisation_fields: tuple[str, ...] = ()
+    output_head: str = ""  # the module that writes the 3D coordinates: kept in float32 under bf16 training
 
 
     @property

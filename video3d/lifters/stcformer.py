@@ -169,4 +169,5 @@ register_lifter(LifterSpec(
     recipes={"paper": dict(optimizer="adam", lr=1e-3, lr_decay=0.96, weight_decay=0.0, batch_size=128, epochs=80)},
     renamed_config_fields=RENAMED_FIELDS,
     regularisation_fields=("dropout", "part_drop_path"),
+    output_head="head",
 ))
