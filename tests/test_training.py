@@ -354,3 +354,22 @@ def test_compiled_training_gives_the_same_first_step(tiny_dataset, tmp_path):
                           model_overrides={"drop_path": 0.0})
         losses.append(train(cfg, log=lambda m: None)["history"][0]["train_mpjpe_mm"])
     assert losses[1] == pytest.approx(losses[0], rel=1e-4)
+
+
+def test_an_epoch_resumed_midway_counts_all_its_windows(tiny_dataset, tmp_path):
+    base = dict(data=str(tiny_dataset), out=str(tmp_path / "r"), train_subjects=("S1",), val_subjects=("S9",),
+                epochs=1, batch_size=16, samples_per_epoch=64, device="cpu", val_subsample=20, probe_windows=0,
+                model_overrides={"channels": 16})
+    stopped = train(TrainConfig(**base, max_hours=1e-9), log=lambda m: None)  # stops after its first step
+    assert stopped["epochs_completed"] == 0
+    record = train(TrainConfig(**base), log=lambda m: None)["history"][0]
+    assert record["samples"] == 64  # 16 before the stop + 48 after
+    assert load_checkpoint(tmp_path / "r" / "final.pt").meta["training"]["samples_seen"] == 64
+
+
+def test_integer_model_options_become_floats_where_the_config_has_floats(tiny_dataset, tmp_path):
+    cfg = TrainConfig(data=str(tiny_dataset), out=str(tmp_path / "r"), lifter="poseformer", frames=9,
+                      train_subjects=("S1",), val_subjects=("S9",), epochs=1, batch_size=8, samples_per_epoch=8,
+                      device="cpu", val_subsample=50, probe_windows=0, model_overrides={"spatial_drop_path": 0})
+    train(cfg, log=lambda m: None)
+    assert type(load_checkpoint(tmp_path / "r" / "final.pt").config.spatial_drop_path) is float

@@ -401,8 +401,11 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
         torch.cuda.set_device(device)
     out = Path(cfg.out)
     torch.manual_seed(cfg.seed)
+    defaults = {f.name: f.default for f in dataclasses.fields(get_spec(cfg.lifter).config_cls)}
+    overrides = {k: float(v) if isinstance(defaults.get(k), float) and type(v) is int else v  # 0 -> 0.0
+                 for k, v in cfg.model_overrides.items()}
     try:
-        spec, mcfg, model = new_model(cfg.lifter, cfg.frames, **cfg.model_overrides)
+        spec, mcfg, model = new_model(cfg.lifter, cfg.frames, **overrides)
     except (TypeError, ValueError) as exc:  # a value the config rejects
         raise TrainConfigError(f"{cfg.lifter} {cfg.frames}f with {cfg.model_overrides}: {exc}") from None
     if cfg.init_from:
@@ -559,7 +562,9 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
         order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_data))[:steps_per_epoch * cfg.batch_size]
         order = order.reshape(steps_per_epoch, cfg.batch_size)
         train_model.train()
-        epoch_start, loss_sum, loss_n, seen = time.time(), 0.0, 0, 0
+        # a resumed epoch counts the windows trained before the stop (its loss figure covers the rest only)
+        resumed_from = step * cfg.batch_size
+        epoch_start, loss_sum, loss_n, seen = time.time(), 0.0, 0, resumed_from
         if progress is not None and rank == 0:
             progress.start_epoch(epoch, cfg.epochs, steps_per_epoch, step)
         while step < steps_per_epoch:
@@ -578,7 +583,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
             loss_n += len(which)
             seen += len(which) * world
             if progress is not None and rank == 0:
-                progress.update(step, 1000 * loss_sum / loss_n, seen / (time.time() - epoch_start))
+                progress.update(step, 1000 * loss_sum / loss_n, (seen - resumed_from) / (time.time() - epoch_start))
             if calibrating:
                 if step == 3 or calib_start is None:  # the first steps warm up (allocations, kernels): not timed
                     calib_start, calib_step, calib_seen = time.time(), step, seen
@@ -620,7 +625,8 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
         seconds = time.time() - epoch_start
         val_mm = validate(model, val_data, device, out_index) if rank == 0 else float("nan")
         record = {"epoch": epoch + 1, "lr": lr, "train_mpjpe_mm": 1000 * loss_sum / max(loss_n, 1),
-                  "val_mpjpe_mm": val_mm, "samples": seen, "seconds": seconds, "samples_per_s": seen / seconds}
+                  "val_mpjpe_mm": val_mm, "samples": seen, "seconds": seconds,
+                  "samples_per_s": (seen - resumed_from) / seconds}
         if rank == 0 and len(probe_data):
             # the same un-augmented training windows every epoch: eval mode, and with the training noise on
             record["probe_eval_mode_mm"] = validate(model, probe_data, device, out_index)
@@ -641,7 +647,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
                 lifter.save(out / "best.pt", training_meta(val_mm))
             lifter.model.train()
         if cfg.planned is not None and epoch < cfg.epochs:
-            replan(epoch_start, seconds, seen)
+            replan(epoch_start, seconds, seen - resumed_from)
         save_state()
         last_save = time.time()
     summary = {"epochs_completed": epoch, "history": history, "best_val_mpjpe_mm": best,
