@@ -434,3 +434,25 @@ def test_a_constant_rate_video_is_not_taken_for_variable(tmp_path):
     assert variable_timestamps(probe(SAMPLE), 165) is None
     info = probe(make_video(tmp_path / "ntsc.mp4", frames=40, fps="30000/1001"))
     assert variable_timestamps(info, 40) is None
+
+
+def test_a_swallowed_signal_is_raised_again_at_the_next_frame(monkeypatch):
+    """A SIGTERM handled while Python runs a callback whose exceptions are only printed (importlib's module
+    lock callback did this in CI: the run then finished with exit 0) must still end the run."""
+    import io
+
+    from rich.console import Console
+
+    from video3d import cli
+
+    monkeypatch.setattr(cli, "_pending_signals", [])
+    try:
+        cli._terminate(signal.SIGTERM, None)
+    except cli.Terminated:
+        pass  # swallowed, as such a callback does
+    progress = cli.RichProgress(Console(file=io.StringIO()))
+    progress.start("detect", 10)
+    with pytest.raises(cli.Terminated) as info:
+        progress.advance()
+    progress.stop()
+    assert info.value.signum == signal.SIGTERM

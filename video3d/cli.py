@@ -52,6 +52,10 @@ class OneLineErrors(TyperGroup):
         except Terminated as exc:
             typer.echo(f"terminated by {exc.name}", err=True)
             code = 128 + exc.signum
+        if _pending_signals and code == 0:  # a signal lost where nothing checked for it: still not a success
+            name = signal.Signals(_pending_signals[0]).name
+            typer.echo(f"terminated by {name}", err=True)
+            code = 128 + _pending_signals[0]
         if standalone_mode:
             sys.exit(code)
         return code
@@ -67,8 +71,20 @@ class Terminated(BaseException):
         self.name = signal.Signals(signum).name
 
 
+_pending_signals: list[int] = []
+
+
 def _terminate(signum, frame) -> None:
+    _pending_signals.append(signum)
     raise Terminated(signum)
+
+
+def check_signals() -> None:
+    """Raise Terminated again for a signal whose exception was swallowed: a handler that raises while Python
+    runs a callback whose exceptions are only printed (e.g. importlib's module-lock weakref callback) loses
+    it. The progress reporters call this for every frame and step."""
+    if _pending_signals:
+        raise Terminated(_pending_signals[0])
 
 
 def handle_signals() -> None:
@@ -215,6 +231,7 @@ class RichProgress:
         self.task = self.bar.add_task(stage, total=total, unit=self.unit)
 
     def advance(self, n: int = 1) -> None:
+        check_signals()
         self.bar.advance(self.task, n)
 
     def stop(self) -> None:
@@ -700,6 +717,7 @@ class TrainProgress:
         self.task = self.bar.add_task(self.label, total=steps, completed=step, loss=0.0, rate=0.0)
 
     def update(self, step: int, loss_mm: float, rate: float) -> None:
+        check_signals()
         if self.plain:
             now = time.monotonic()
             if now - self.last_line >= self.every_s or step == self.total:
