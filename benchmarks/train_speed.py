@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from video3d.lifters import get_spec, new_model, resolve_device  # noqa: E402
-from video3d.training import TrainConfig, autocast_for, mpjpe_loss, train, window_offsets  # noqa: E402
+from video3d.training import TrainConfig, autocast_for, train, train_step, window_offsets  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "h36m" / "data_3d_h36m_17j.npz"
 
@@ -46,12 +46,7 @@ def model_alone(name: str, frames: int, batch: int, steps: int, precision: str, 
             if device.type == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
-        with context():
-            pred = model(x)
-        loss = mpjpe_loss(pred.float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(model, optimizer, x, y, context)  # the trainer's own step
     if device.type == "cuda":
         torch.cuda.synchronize()
     return batch * steps / (time.perf_counter() - start)

@@ -176,21 +176,22 @@ class WindowDataset:
     def __len__(self) -> int:
         return len(self.active)
 
-    def fixed_sample(self, n: int, seed: int) -> "WindowDataset":
-        """A view of ``n`` windows drawn once from all frames (not one phase), the same in every epoch."""
-        view = copy.copy(self)
-        n = min(n, len(self.centres))
-        view.active = np.sort(np.random.default_rng([seed, 7]).choice(len(self.centres), size=n, replace=False))
+    def view(self, active: np.ndarray) -> "WindowDataset":
+        """These windows only (indices into all frames), fixed: ``phase`` leaves them as they are."""
+        view = copy.copy(self)  # the arrays are shared
+        view.active = active
         view.phase = lambda epoch: None
         return view
 
+    def fixed_sample(self, n: int, seed: int) -> "WindowDataset":
+        """A view of ``n`` windows drawn once from all frames (not one phase), the same in every epoch."""
+        n = min(n, len(self.centres))
+        return self.view(np.sort(np.random.default_rng([seed, 7]).choice(len(self.centres), size=n, replace=False)))
+
     def thinned(self, keep: float, least: int = 64) -> "WindowDataset":
         """Every k-th of these windows, k such that about ``keep`` of them stay (never fewer than ``least``)."""
-        view = copy.copy(self)
         k = max(1, min(math.ceil(1.0 / max(keep, 1e-9)), len(self.active) // least))
-        view.active = self.active[::k]
-        view.phase = lambda epoch: None
-        return view
+        return self.view(self.active[::k])
 
     def batch(self, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         which = self.active[which]
@@ -303,6 +304,24 @@ class StateError(Video3DError, ValueError):
 
 def mpjpe_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(predicted - target, dim=-1).mean()
+
+
+def train_step(model, optimizer, x: torch.Tensor, y: torch.Tensor, forward_context=contextlib.nullcontext):
+    """One optimiser step on one batch: the forward pass in ``forward_context`` (see ``autocast_for``), the
+    MPJPE loss in float32. Returns the loss (a tensor: reading it is the caller's choice of a host sync)."""
+    with forward_context():
+        pred = model(x)
+    loss = mpjpe_loss(pred.float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def _any_process(flag: bool, device: torch.device) -> bool:
+    value = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
 
 
 def _distributed() -> tuple[int, int]:
@@ -522,13 +541,11 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
         """Measure validation and a checkpoint's cost, then fit the schedule into what is left of the budget."""
         nonlocal cfg, steps_per_epoch, val_data, probe_data
         t = time.time()
-        sample = copy.copy(val_data)
-        sample.active = val_data.active[:min(len(val_data), 256)]
+        sample = val_data.view(val_data.active[:256])
         validate(model, sample, device, out_index)
         eval_rate = len(sample) / max(time.time() - t, 1e-6)
-        t = time.time()
-        save_state()  # also the first checkpoint
-        save_s = time.time() - t
+        save_state()  # also the first checkpoint, and its cost
+        save_s = save_seconds[0]
         overhead = (len(val_data) + 2 * len(probe_data)) / eval_rate + 3 * save_s
         margin = 0.03 * cfg.budget_minutes * 60 + 2 * save_s
         # a short budget validates on fewer windows rather than give up epochs (and the decay over them)
@@ -572,12 +589,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
             which = order[step][rank::world]
             x, y = augment(*train_data.batch(which), rng, cfg)
             x_t, y_t = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-            with forward_context():
-                pred = train_model(x_t)
-            loss = mpjpe_loss(pred.float(), y_t)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            loss = train_step(train_model, optimizer, x_t, y_t, forward_context)
             step += 1
             loss_sum += loss.item() * len(which)
             loss_n += len(which)
@@ -605,12 +617,8 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
                 save_state()
                 last_save = time.time()
             past = time.time() > deadline - 2 * save_seconds[0]  # leave the time to save what was trained
-            if world > 1 and deadline < math.inf and step % 10 == 0:  # every process stops at the same step
-                flag = torch.tensor([float(past)], device=device)
-                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                past = bool(flag.item())
-            elif world > 1:
-                past = False
+            if world > 1 and deadline < math.inf:  # every process stops at the same step: agree every 10th
+                past = step % 10 == 0 and _any_process(past, device)
             if past:
                 stop = True
                 break
