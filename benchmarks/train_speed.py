@@ -2,13 +2,15 @@
 
     python benchmarks/train_speed.py [--steps 12] [--batch 128] [--precisions fp32,bf16] [--device cpu]
                                      [--lifters gastnet:27,poseformer:27,stcformer:27] [--data PATH]
+                                     [--loops numpy,tensor]
 
 For each lifter and precision, in one run (read the ratios: the machines are noisy):
 - "model alone": random inputs of the training shape, forward + MPJPE loss + backward + optimiser step, nothing
   else: the ceiling the trainer could reach;
-- "trainer": ``video3d.training.train`` on Human3.6M (the ``--data`` file, GT 2D, the project's augmentations:
-  flip, noise, span dropout, COCO synthesis) for the same number of steps: batch gathering, augmentation,
-  copies and the per-step loss read-out included; its own samples/s (validation not counted).
+- "trainer, <loop>": ``video3d.training.train`` on Human3.6M (the ``--data`` file, GT 2D, the project's
+  augmentations: flip, noise, span dropout, COCO synthesis) for the same number of steps, with each data loop:
+  numpy (batches gathered and augmented on the host, copied, the loss read every step) and tensor (data and
+  augmentation on the device, the loss read every 25 steps); its own samples/s (validation not counted).
 The model alone is timed after two untimed steps (allocations, kernel selection); the trainer's figure is its own
 and includes its first steps (a small handicap over 12 steps).
 """
@@ -52,12 +54,13 @@ def model_alone(name: str, frames: int, batch: int, steps: int, precision: str, 
     return batch * steps / (time.perf_counter() - start)
 
 
-def trainer(name: str, frames: int, batch: int, steps: int, precision: str, device: str, data: Path) -> float:
+def trainer(name: str, frames: int, batch: int, steps: int, precision: str, device: str, data: Path,
+            loop: str) -> float:
     with tempfile.TemporaryDirectory() as out:
         cfg = TrainConfig.for_lifter(
             str(data), name, frames=frames, out=out, epochs=1, batch_size=batch, samples_per_epoch=batch * steps,
             subsample=5, device=device, val_subsample=5000, probe_windows=0, flip=True, noise=0.005,
-            joint_dropout=0.02, coco_synthesis=0.5, precision=precision, checkpoint_minutes=1000)
+            joint_dropout=0.02, coco_synthesis=0.5, precision=precision, checkpoint_minutes=1000, data_loop=loop)
         record = train(cfg, log=lambda m: None)["history"][0]
     return record["samples_per_s"]
 
@@ -71,21 +74,26 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--loops", default="numpy,tensor")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     print(f"torch {torch.__version__}, {device}, {torch.get_num_threads()} threads, batch {args.batch}, "
           f"{args.steps} timed steps; windows/s")
-    print(f"{'lifter':16s}{'precision':>10s}{'model alone':>13s}{'trainer':>10s}{'trainer/alone':>15s}")
+    loops = args.loops.split(",")
+    print(f"{'lifter':16s}{'precision':>10s}{'model alone':>13s}"
+          + "".join(f"{'trainer ' + loop:>16s}{'/alone':>8s}" for loop in loops))
     for item in args.lifters.split(","):
         name, frames = item.split(":")
         get_spec(name)
         for precision in args.precisions.split(","):
             alone = model_alone(name, int(frames), args.batch, args.steps, precision, device)
-            loop = trainer(name, int(frames), args.batch, args.steps, precision, args.device, args.data)
-            print(f"{name + ' ' + frames + 'f':16s}{precision:>10s}{alone:13.0f}{loop:10.0f}{loop / alone:15.2f}",
-                  flush=True)
+            row = f"{name + ' ' + frames + 'f':16s}{precision:>10s}{alone:13.0f}"
+            for loop in loops:
+                rate = trainer(name, int(frames), args.batch, args.steps, precision, args.device, args.data, loop)
+                row += f"{rate:16.0f}{rate / alone:8.2f}"
+            print(row, flush=True)
 
 
 if __name__ == "__main__":

@@ -111,6 +111,11 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
+class DataLoop(str, Enum):
+    tensor = "tensor"
+    numpy = "numpy"
+
+
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
@@ -602,6 +607,9 @@ def train(
     lr_decay: Annotated[Optional[float], typer.Option("--lr-decay", help=(
         "Learning-rate factor after each epoch (default: the recipe's).")
     )] = None,
+    warmup_steps: Annotated[int, typer.Option("--warmup-steps", min=0, help=(
+        "Raise the learning rate linearly over this many first steps (for fine-tuning with --init).")
+    )] = 0,
     optimizer: Annotated[Optional[str], typer.Option("--optimizer", help="adam (amsgrad) or adamw.")] = None,
     weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="Weight decay.")] = None,
     subsample: Annotated[int, typer.Option("--subsample", min=1, help=(
@@ -635,6 +643,10 @@ def train(
     )] = Precision.fp32,
     compile_: Annotated[bool, typer.Option("--compile/--no-compile", help="torch.compile the model for training.")
     ] = False,
+    data_loop: Annotated[DataLoop, typer.Option("--data-loop", help=(
+        "tensor: data and augmentation on the training device, no per-step host sync; numpy: batches built on "
+        "the host each step (the earlier loop, kept to compare).")
+    )] = DataLoop.tensor,
     budget: Annotated[Optional[str], typer.Option("--budget", help=(
         "A time budget for the whole run, e.g. 20m or 1.5h: the rate is measured over the first steps, then "
         "epochs, samples per epoch and the learning-rate decay (to a tenth) are set to end in time.")
@@ -655,11 +667,11 @@ def train(
     frames = frames or spec.default_frames
     cfg = run(TrainConfig.for_lifter, str(data), lifter.value, recipe=recipe, frames=frames,
               out=str(out or Path("runs") / f"{lifter.value}_{frames}f"), epochs=epochs, batch_size=batch_size,
-              lr=lr, lr_decay=lr_decay, optimizer=optimizer, weight_decay=weight_decay, subsample=subsample,
+              lr=lr, lr_decay=lr_decay, warmup_steps=warmup_steps, optimizer=optimizer, weight_decay=weight_decay, subsample=subsample,
               samples_per_epoch=samples_per_epoch, val_subjects=tuple(val_subjects) if val_subjects else None, seed=seed, device=device.value, flip=flip, noise=noise,
               joint_dropout=joint_dropout, coco_synthesis=coco_synthesis, max_hours=max_hours,
               budget_minutes=run(parse_duration, budget) if budget else None, probe_windows=probe_windows,
-              precision=precision.value, compile=compile_,
+              precision=precision.value, compile=compile_, data_loop=data_loop.value,
               init_from=str(init) if init else None, model_overrides=run(parse_model_options, model_option or []))
     summary_ = run(train_fn, cfg, log=lambda m: err_console.print(m, highlight=False, markup=False),
                    progress=TrainProgress())

@@ -1,9 +1,16 @@
 """Training any registered lifter on Human3.6M (``video3d train``).
 
-Seeded and resumable: the order of samples and every augmentation draw are functions of
-(seed, epoch, batch), so a run stopped at any checkpoint and resumed gives the same batches.
+Seeded and resumable: the order of samples, every augmentation draw and the model's own random layers
+(dropout, stochastic depth) are functions of (seed, epoch, batch), so a run stopped at any checkpoint and
+resumed trains the same model.
 Single process on CPU or one GPU; under ``torchrun`` each process takes every WORLD_SIZE-th
 sample of the epoch's order and the model is wrapped in DistributedDataParallel.
+
+Two data loops build the batches. ``tensor`` (the default): the takes' 2D and 3D live as tensors on the
+training device, windows are gathered by index arithmetic and augmented by tensor ops, every draw is made for
+the whole global batch from a generator seeded by (seed, epoch, step) and each process keeps its own rows (so
+N processes train on exactly what one process would), and the loss is read back every ``LOSS_EVERY`` steps
+only. ``numpy``: the earlier loop (batches built and augmented on the host, copied each step), kept to compare.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import torch.distributed as dist
 from .errors import Video3DError
 from .data.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, load_sequences
 from .geometry import pose_spread
-from .layouts import H36M17, synthesize_coco_like_h36m
+from .layouts import H36M17, SPINE_FROM_SHOULDER_MID, THORAX_TOWARD_NOSE, synthesize_coco_like_h36m
 from .lifters import Lifter, get_spec, new_model, resolve_device
 from .lifters.base import save_atomic
 from .lifters.layers import DropPath
@@ -45,6 +52,7 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 1e-3
     lr_decay: float = 0.95  # multiplied in after every epoch
+    warmup_steps: int = 0  # the rate rises linearly from lr / warmup_steps to lr over the first steps (fine-tuning)
     optimizer: str = "adam"  # adam (amsgrad, as GAST-Net/VideoPose3D) or adamw
     weight_decay: float = 0.0
     bn_momentum: tuple[float, float] = (0.1, 0.001)  # decayed exponentially over the epochs
@@ -76,6 +84,7 @@ class TrainConfig:
     # matrix products in bfloat16, the output head and the loss in float32)
     precision: str = "fp32"
     compile: bool = False  # torch.compile the training model
+    data_loop: str = "tensor"  # tensor (data and augmentation on the training device) or numpy (host, as before)
 
     @classmethod
     def for_lifter(cls, data: str, lifter: str = "gastnet", recipe: str | None = None, **settings) -> "TrainConfig":
@@ -100,8 +109,12 @@ class TrainConfig:
             raise TrainConfigError(f"validation subjects {sorted(held_in)} are also training subjects")
         if self.batch_size < 1 or self.epochs < 1 or self.subsample < 1:
             raise TrainConfigError("batch size, epochs and subsample must be positive")
+        if self.warmup_steps < 0:
+            raise TrainConfigError("warm-up steps cannot be negative")
         if self.precision not in PRECISIONS:
             raise TrainConfigError(f"precision is one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.data_loop not in DATA_LOOPS:
+            raise TrainConfigError(f"data loop is one of {', '.join(DATA_LOOPS)}, not {self.data_loop!r}")
         spec = get_spec(self.lifter)
         known = {f.name for f in dataclasses.fields(spec.config_cls)} - {"frames"}
         unknown = sorted(set(self.model_overrides) - known)
@@ -111,6 +124,8 @@ class TrainConfig:
 
 
 PRECISIONS = ("fp32", "tf32", "bf16")
+DATA_LOOPS = ("tensor", "numpy")
+LOSS_EVERY = 25  # the tensor loop reads the running loss back to the host every this many steps
 
 
 def autocast_for(model: torch.nn.Module, head: str, precision: str, device: torch.device):
@@ -274,6 +289,116 @@ def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, cfg: TrainCo
 
 
 # --------------------------------------------------------------------------------------------
+# the same data and augmentation as tensor ops on the training device
+# --------------------------------------------------------------------------------------------
+def step_seed(seed: int, epoch: int, step: int, stream: int) -> int:
+    """A 63-bit seed for one step's draws of one kind (``stream``), a function of (seed, epoch, step) alone."""
+    state = np.random.SeedSequence([seed, epoch, step, stream]).generate_state(2, np.uint32)
+    return int(state[0]) << 31 ^ int(state[1])
+
+
+def step_generator(seed: int, epoch: int, step: int, device: torch.device,
+                   generator: torch.Generator | None = None) -> torch.Generator:
+    """A torch generator on ``device`` seeded by (seed, epoch, step): a resumed run repeats its draws."""
+    generator = generator if generator is not None else torch.Generator(device=device)
+    generator.manual_seed(step_seed(seed, epoch, step, 2))
+    return generator
+
+
+_FLIP_INDEX: dict[torch.device, torch.Tensor] = {}  # one copy per device: no host-to-device copy per step
+
+
+def flip_tensor(x: torch.Tensor) -> torch.Tensor:
+    """``flip_numpy`` for tensors: left and right swapped, x negated."""
+    if x.device not in _FLIP_INDEX:
+        _FLIP_INDEX[x.device] = torch.as_tensor(H36M17.flip_index, device=x.device)
+    sign = torch.ones(x.shape[-1], dtype=x.dtype, device=x.device)
+    sign[0] = -1
+    return x[..., _FLIP_INDEX[x.device], :] * sign
+
+
+def coco_like_tensor(x: torch.Tensor) -> torch.Tensor:
+    """``synthesize_coco_like_h36m`` for tensors (..., 17, 2): pelvis, spine and thorax as the COCO conversion
+    makes them."""
+    hip_mid = (x[..., 1, :] + x[..., 4, :]) / 2.0
+    shoulder_mid = (x[..., 11, :] + x[..., 14, :]) / 2.0
+    out = x.clone()
+    out[..., 0, :] = hip_mid
+    out[..., 7, :] = SPINE_FROM_SHOULDER_MID * shoulder_mid + (1.0 - SPINE_FROM_SHOULDER_MID) * hip_mid
+    out[..., 8, :] = shoulder_mid + THORAX_TOWARD_NOSE * (x[..., 9, :] - shoulder_mid)
+    return out
+
+
+def fill_spans(x: torch.Tensor, start: torch.Tensor, end: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+    """``drop_joint_spans``'s fill for tensors: for each (sample, joint) where ``active``, frames
+    ``start <= t < end`` replaced by linear interpolation between the frames either side (the nearest one held
+    at the window's edges). x: (B, F, J, 2); start, end, active: (B, J)."""
+    B, F, J, C = x.shape
+    has_left, has_right = start > 0, end < F
+    active = active & (has_left | has_right)  # a span covering the whole window has nothing to interpolate from
+    left = torch.clamp(start - 1, min=0)[:, None, :, None].expand(B, 1, J, C)
+    right = torch.clamp(end, max=F - 1)[:, None, :, None].expand(B, 1, J, C)
+    xl, xr = x.gather(1, left), x.gather(1, right)  # (B, 1, J, C): the frames either side
+    t = torch.arange(F, device=x.device)[None, :, None]  # (1, F, 1)
+    s, e = start[:, None, :], end[:, None, :]  # (B, 1, J)
+    alpha = (t - (s - 1)).to(x.dtype) / (e - s + 1).to(x.dtype)  # (B, F, J)
+    alpha = torch.where(has_left[:, None, :], torch.where(has_right[:, None, :], alpha, 0.0), 1.0)
+    value = (1 - alpha)[..., None] * xl + alpha[..., None] * xr  # (B, F, J, C)
+    inside = (t >= s) & (t < e) & active[:, None, :]  # (B, F, J)
+    return torch.where(inside[..., None], value, x)
+
+
+def augment_tensor(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator,
+                   cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """``augment`` as tensor ops, with draws of the same distributions from ``generator`` (one per sample, or
+    per sample and joint): flip, COCO synthesis, span dropout, noise."""
+    B, F, J, C = x.shape
+    device = x.device
+
+    def uniform(*shape):
+        return torch.rand(shape, generator=generator, device=device)
+
+    if cfg.flip:
+        m = uniform(B) < 0.5
+        x = torch.where(m[:, None, None, None], flip_tensor(x), x)
+        y = torch.where(m[:, None, None, None], flip_tensor(y), y)
+    if cfg.coco_synthesis > 0:
+        m = uniform(B) < cfg.coco_synthesis
+        x = torch.where(m[:, None, None, None], coco_like_tensor(x), x)
+    if cfg.joint_dropout > 0:
+        active = uniform(B, J) < cfg.joint_dropout
+        length = torch.randint(1, F + 1, (B, J), generator=generator, device=device)
+        start = torch.randint(0, F, (B, J), generator=generator, device=device)
+        x = fill_spans(x, start, torch.clamp(start + length, max=F), active)
+    if cfg.noise > 0:
+        sigma = uniform(B, 1, 1, 1) * cfg.noise
+        x = x + torch.randn(x.shape, generator=generator, device=device) * sigma
+    return x, y
+
+
+class DeviceWindows:
+    """A ``WindowDataset``'s takes as tensors on ``device`` (on a CPU they share the arrays' memory): windows
+    gathered by index arithmetic, edge frames repeated as in ``WindowDataset.batch``."""
+
+    def __init__(self, data: WindowDataset, device: torch.device):
+        self.x2d = torch.from_numpy(data.x2d).to(device)  # (N, J, 2): every frame of every take
+        self.y3d = torch.from_numpy(data.y3d).to(device)  # (N, J, 3)
+        self.first = torch.from_numpy(data.first).to(device)  # (N,): each frame's take's first frame
+        self.last = torch.from_numpy(data.last).to(device)
+        self.offsets = torch.from_numpy(data.offsets).to(device)[None]  # (1, F)
+        self.target_offsets = torch.from_numpy(data.target_offsets).to(device)[None]  # (1, F_out)
+        self.device = device
+
+    def batch(self, centres: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Windows around these frames (indices into all frames): x (B, F, J, 2), y (B, F_out, J, 3)."""
+        c = centres[:, None]  # (B, 1)
+        lo, hi = self.first[centres][:, None], self.last[centres][:, None]
+        x = self.x2d[torch.clamp(c + self.offsets, lo, hi)]  # (B, F, J, 2)
+        y = self.y3d[torch.clamp(c + self.target_offsets, lo, hi)]  # (B, F_out, J, 3)
+        return x, y
+
+
+# --------------------------------------------------------------------------------------------
 # the loop
 # --------------------------------------------------------------------------------------------
 def input_spread(sequences) -> float:
@@ -331,6 +456,12 @@ def _distributed() -> tuple[int, int]:
         dist.init_process_group(backend)
     rank = dist.get_rank() if world > 1 else 0
     return rank, world
+
+
+def _sync(device: torch.device) -> None:
+    """Wait for the device's queued work (before reading a clock that times it)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def hardware_description(device: torch.device) -> str:
@@ -487,6 +618,9 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
     if cfg.compile:
         train_model = torch.compile(train_model)
 
+    windows = DeviceWindows(train_data, device) if cfg.data_loop == "tensor" else None
+    generator = None
+    read_every = LOSS_EVERY if windows is not None else 1  # the numpy loop read the loss every step
     save_seconds = [0.0]  # how long the last save_state took
 
     def save_state() -> None:
@@ -578,26 +712,41 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
         train_data.phase(epoch)
         order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_data))[:steps_per_epoch * cfg.batch_size]
         order = order.reshape(steps_per_epoch, cfg.batch_size)
+        if windows is not None:  # the epoch's window centres (indices into all frames) on the device, once
+            centres = torch.from_numpy(train_data.active[order]).to(device)  # (steps, batch)
         train_model.train()
         # a resumed epoch counts the windows trained before the stop (its loss figure covers the rest only)
         resumed_from = step * cfg.batch_size
         epoch_start, loss_sum, loss_n, seen = time.time(), 0.0, 0, resumed_from
+        loss_acc = torch.zeros((), device=device)  # summed on the device; read back every read_every steps
         if progress is not None and rank == 0:
             progress.start_epoch(epoch, cfg.epochs, steps_per_epoch, step)
         while step < steps_per_epoch:
-            rng = np.random.default_rng([cfg.seed, epoch, step, 1])
-            which = order[step][rank::world]
-            x, y = augment(*train_data.batch(which), rng, cfg)
-            x_t, y_t = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+            if windows is not None:  # the whole global batch on every process, each keeping its own rows
+                generator = step_generator(cfg.seed, epoch, step, device, generator)
+                x_t, y_t = augment_tensor(*windows.batch(centres[step]), generator, cfg)
+                x_t, y_t = x_t[rank::world], y_t[rank::world]
+            else:
+                rng = np.random.default_rng([cfg.seed, epoch, step, 1])
+                x, y = augment(*train_data.batch(order[step][rank::world]), rng, cfg)
+                x_t, y_t = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+            n = len(x_t)
+            if epoch == 0 and step <= cfg.warmup_steps and cfg.warmup_steps:  # from lr / warmup_steps up to lr at the last warm-up step
+                for group in optimizer.param_groups:
+                    group["lr"] = lr * min(1.0, (step + 1) / cfg.warmup_steps)
+            torch.manual_seed(step_seed(cfg.seed, epoch, step, 3))  # dropout and stochastic depth: resumable too
             loss = train_step(train_model, optimizer, x_t, y_t, forward_context)
             step += 1
-            loss_sum += loss.item() * len(which)
-            loss_n += len(which)
-            seen += len(which) * world
-            if progress is not None and rank == 0:
-                progress.update(step, 1000 * loss_sum / loss_n, (seen - resumed_from) / (time.time() - epoch_start))
+            loss_acc += loss.detach() * n
+            loss_n += n
+            seen += n * world
+            if step % read_every == 0 or step == steps_per_epoch:
+                loss_sum = loss_acc.item()  # the host waits for the device here only
+                if progress is not None and rank == 0:
+                    progress.update(step, 1000 * loss_sum / loss_n, (seen - resumed_from) / (time.time() - epoch_start))
             if calibrating:
                 if step == 3 or calib_start is None:  # the first steps warm up (allocations, kernels): not timed
+                    _sync(device)
                     calib_start, calib_step, calib_seen = time.time(), step, seen
                 elapsed = time.time() - calib_start
                 timed, budget_s = step - calib_step, cfg.budget_minutes * 60
@@ -607,6 +756,8 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
                     ready = (timed >= 10 and elapsed >= 0.02 * budget_s) or (timed >= 1 and elapsed >= 0.1 * budget_s) \
                         or step >= steps_per_epoch
                 if ready:
+                    _sync(device)
+                    elapsed = time.time() - calib_start
                     rate = (seen - calib_seen) / elapsed if step > calib_step else seen / (time.time() - epoch_start)
                     make_plan(rate, seen)
                     calibrating = False
@@ -630,6 +781,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
             limit = f"the budget of {cfg.budget_minutes:g} min" if cfg.budget_minutes else f"{cfg.max_hours} h"
             log(f"stopped at {limit}, epoch {epoch + 1}, step {step}: resume with the same command")
             break
+        loss_sum = loss_acc.item()
         seconds = time.time() - epoch_start
         val_mm = validate(model, val_data, device, out_index) if rank == 0 else float("nan")
         record = {"epoch": epoch + 1, "lr": lr, "train_mpjpe_mm": 1000 * loss_sum / max(loss_n, 1),
