@@ -159,6 +159,41 @@ def test_lift_then_render(sample_2d, tmp_path, random_checkpoint):
     one_line_error(invoke("render", SAMPLE, poses, "-o", video), 3, "--force")
 
 
+def test_render_quality_trades_file_size_for_speed(sample_2d, tmp_path, random_checkpoint):
+    poses = tmp_path / "walk_3d.npz"
+    assert invoke("lift", sample_2d, "-o", poses, "--weights", random_checkpoint).exit_code == 0
+    sizes = {}
+    for quality in ("balanced", "fast"):
+        video = tmp_path / f"walk_{quality}.mp4"
+        r = invoke("render", SAMPLE, poses, "-o", video, "--quality", quality)
+        assert r.exit_code == 0, r.stderr
+        assert sum(1 for _ in read_frames(probe(video))) == 165  # the same frames, another encoding
+        sizes[quality] = video.stat().st_size
+    assert sizes["fast"] > 1.5 * sizes["balanced"], sizes  # ultrafast: a larger file for the same quality
+    r = invoke("render", SAMPLE, poses, "-o", tmp_path / "x.mp4", "--quality", "best")
+    assert r.exit_code == 2 and "best" in r.stderr and not (tmp_path / "x.mp4").exists()
+
+
+def test_reconstruct_refuses_an_unknown_quality_before_any_work(tmp_path):
+    from video3d.errors import InputError
+    from video3d.pipeline import reconstruct
+
+    with pytest.raises(InputError, match="quality is one of balanced, fast"):
+        reconstruct(SAMPLE, output_dir=tmp_path, quality="best", detector="no-such-detector.pt")
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.parametrize("command", ["reconstruct", "detect", "lift", "evaluate", "train"])
+def test_device_cuda_without_a_gpu_is_a_one_line_error(command, tmp_path, sample_2d, h36m_path):
+    """--device cuda where PyTorch sees no GPU: exit 2 before any work, never an internal error."""
+    args = {"reconstruct": [SAMPLE, "-o", tmp_path / "o"], "detect": [SAMPLE, "-o", tmp_path / "d.npz"],
+            "lift": [sample_2d, "-o", tmp_path / "l.npz"], "evaluate": ["--data", h36m_path, "--max-frames", "50"],
+            "train": ["--data", h36m_path, "--out", tmp_path / "t"]}[command]
+    one_line_error(invoke(command, *args, "--device", "cuda"), 2, "sees no CUDA GPU")
+    assert not any(tmp_path.glob("[odlt]*")), list(tmp_path.iterdir())
+
+
 def test_lift_accepts_foreign_h36m_keypoints(tmp_path, random_checkpoint):
     kp = np.random.default_rng(0).uniform(200, 800, size=(40, 17, 2)).astype(np.float32)
     np.savez(tmp_path / "mine.npz", keypoints_2d=kp, layout_2d="h36m17", frame_size=[1000, 1000])

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DetectorError
+from .errors import DetectorError, DeviceError
 
 DEFAULT_DETECTOR = "yolo11n-pose.pt"
 DETECTOR_ENV = "VIDEO3D_DETECTOR"
@@ -161,6 +161,8 @@ class PoseDetector:
     def __init__(self, detector: str | os.PathLike | None = None, device: str = "cpu", fps: float = 30.0,
                  conf: float = 0.1, iou: float = 0.7, imgsz: int = 640, max_det: int = 50,
                  tracker: TrackerConfig = TrackerConfig()):
+        if device == "cuda" and not _cuda():  # before loading anything; ultralytics would fail at the first frame
+            raise DeviceError("--device cuda was asked for but PyTorch sees no CUDA GPU (use --device cpu or auto)")
         _quiet_ultralytics()
         try:
             from ultralytics import YOLO

@@ -15,6 +15,12 @@ class InputError(Video3DError):
     exit_code = 2
 
 
+class DeviceError(Video3DError, ValueError):
+    """The device asked for is not there (e.g. --device cuda where PyTorch sees no CUDA GPU): bad input."""
+
+    exit_code = 2
+
+
 class OutputError(Video3DError):
     """An output cannot be written (folder not writable) or exists already without --force."""
 

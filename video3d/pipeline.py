@@ -190,11 +190,22 @@ def place(result: PoseResult, trajectory: bool = False, rebase: str = "sequence"
     return result
 
 
+# --quality -> x264 preset, both at crf 20 (the same visual quality; the preset trades encoding time for file size).
+# `python benchmarks/e2e_speed.py --presets medium,veryfast,ultrafast` (README, Speed): ultrafast renders 1.24x as fast
+# as veryfast for 3.9x the file; medium was slower than veryfast for no smaller a file, so it is not offered.
+QUALITY = {"balanced": "veryfast", "fast": "ultrafast"}
+DEFAULT_QUALITY = "balanced"
+
+
 def render(video: str | os.PathLike, result: PoseResult, output: str | os.PathLike, force: bool = False,
-           azimuth: float = 45.0, elevation: float = 15.0, preset: str = "veryfast", crf: int = 20,
-           progress: Progress | None = None) -> Path:
+           azimuth: float = 45.0, elevation: float = 15.0, quality: str = DEFAULT_QUALITY, preset: str | None = None,
+           crf: int = 20, progress: Progress | None = None) -> Path:
     """Write the side-by-side video: exactly the input's frames, each at its own time (a variable frame rate
-    is kept), with the input's audio."""
+    is kept), with the input's audio. ``quality`` (a key of ``QUALITY``) picks the x264 preset; ``preset`` names
+    one directly instead."""
+    if quality not in QUALITY:
+        raise InputError(f"quality is one of {', '.join(QUALITY)}, not {quality!r}")
+    preset = preset or QUALITY[quality]
     start = time.perf_counter()
     info = probe(video)
     check_output(output, force)
@@ -271,7 +282,8 @@ def reconstruct(video: str | os.PathLike, output_dir: str | os.PathLike | None =
                 device: str = "auto", write_video: bool = True, keypoints: str | os.PathLike | None = None,
                 smooth: str = DEFAULT_SMOOTHING, rescale: bool = True, trajectory: bool = True,
                 rebase: str = "sequence", export: tuple[str, ...] = ("npz",), up: str = "y", force: bool = False,
-                windows: str = "blend", strict: bool = False, progress: Progress | None = None) -> ReconstructOutputs:
+                windows: str = "blend", strict: bool = False, quality: str = DEFAULT_QUALITY,
+                progress: Progress | None = None) -> ReconstructOutputs:
     """Video -> 2D tracks (or ``keypoints`` from a file) -> 3D -> npz (+ side-by-side video, + exports).
     Checks the input, every output path, the lifter's weights and the keypoints' length before the long work
     starts, so that a run fails in seconds rather than after detection. ``lifter`` and ``detector`` may be
@@ -286,6 +298,8 @@ def reconstruct(video: str | os.PathLike, output_dir: str | os.PathLike | None =
     if write_video:
         check_output(video_path, force)
     check_exports(stem, list(export), force)
+    if quality not in QUALITY:
+        raise InputError(f"quality is one of {', '.join(QUALITY)}, not {quality!r}")
     model = lifter if isinstance(lifter, Lifter) else create_lifter(lifter, weights=weights, device=device)
     if info.frame_count is not None and info.frame_count < model.receptive_field:
         raise InputError(f"{info.path} has {info.frame_count} frames; the {model.name} lifter needs at least "
@@ -306,7 +320,7 @@ def reconstruct(video: str | os.PathLike, output_dir: str | os.PathLike | None =
     check_exports(stem, list(export), force, track_ids=result.track_ids)
     result.save_npz(npz_path, force=force)
     extra = export_fn(result, stem, list(export), up, force)
-    out_video = render(video, result, video_path, force=force, progress=progress) if write_video else None
+    out_video = render(video, result, video_path, force=force, quality=quality, progress=progress) if write_video else None
     return ReconstructOutputs(result, npz_path, out_video, extra, dict(result.timings))
 
 

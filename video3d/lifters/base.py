@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import Video3DError
+from ..errors import DeviceError, Video3DError
 from ..io import AtomicPath
 from ..layouts import H36M17
 from .registry import LifterSpec, get_spec
@@ -38,7 +38,7 @@ def resolve_device(device: str | None) -> torch.device:
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but PyTorch sees no CUDA GPU")
+        raise DeviceError("--device cuda was asked for but PyTorch sees no CUDA GPU (use --device cpu or auto)")
     return torch.device(device)
 
 
