@@ -25,10 +25,10 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from video3d.evaluation import Perturbation, evaluate_sequences, protocol_sequences  # noqa: E402
+from video3d.evaluation import DETECTOR_LIKE, Perturbation, evaluate_sequences, protocol_sequences  # noqa: E402
 from video3d.lifters import create_lifter  # noqa: E402
 
-CONDITIONS = {"gt": Perturbation(), "detector": Perturbation(noise_px=4, coco_synthesis=True, drift_px=4)}
+CONDITIONS = {"gt": Perturbation(), "detector": DETECTOR_LIKE}
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from video3d.evaluation import Perturbation, evaluate  # noqa: E402
+from video3d.evaluation import DETECTOR_LIKE, Perturbation, evaluate  # noqa: E402
 from video3d.lifters import load_checkpoint  # noqa: E402
 from video3d.training import TrainConfig, train  # noqa: E402
 
@@ -38,7 +38,7 @@ VARIANTS = {
 }
 CONDITIONS = {
     "GT 2D": Perturbation(),
-    "detector-like 2D": Perturbation(noise_px=4.0, drift_px=4.0, coco_synthesis=True),
+    "detector-like 2D": DETECTOR_LIKE,
     "joints lost": Perturbation(dropped_joints=0.1),
 }
 

@@ -27,14 +27,14 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from video3d.evaluation import Perturbation, evaluate  # noqa: E402
+from video3d.evaluation import DETECTOR_LIKE, evaluate  # noqa: E402
 from video3d.io import AtomicPath  # noqa: E402
 from video3d.lifters import load_checkpoint  # noqa: E402
 from video3d.lifters.base import WINDOW_MODES, save_atomic  # noqa: E402
 
 
-DETECTOR_LIKE = ("S9/S11 camera 0, first 300 frames of each take, flip TTA, 2D with 4 px noise, 4 px drift and "
-                 "COCO-made pelvis/spine/thorax (not the protocol)")
+CHECK = ("S9/S11 camera 0, first 300 frames of each take, flip TTA, 2D with 4 px noise, 4 px drift and "
+         "COCO-made pelvis/spine/thorax (not the protocol)")
 
 
 def plain(x):
@@ -75,9 +75,8 @@ def main() -> None:
     report = evaluate(lifter, args.data, windows=args.windows)
     result = report.to_dict()
     result["seconds"] = round(time.perf_counter() - start)
-    check = evaluate(lifter, args.data, cameras=["0"], max_frames=300, windows=args.windows,
-                     perturb=Perturbation(noise_px=4.0, coco_synthesis=True, drift_px=4.0))
-    result["detector_like_check"] = {"condition": DETECTOR_LIKE, "average": check.to_dict()["average"]}
+    check = evaluate(lifter, args.data, cameras=["0"], max_frames=300, windows=args.windows, perturb=DETECTOR_LIKE)
+    result["detector_like_check"] = {"condition": CHECK, "average": check.to_dict()["average"]}
     ckpt["training"]["evaluation"] = plain(result)  # numpy scalars would make weights_only loading fail
     save_atomic(ckpt, args.target)
     with AtomicPath(args.target.with_suffix(".eval.json"), force=True) as out:

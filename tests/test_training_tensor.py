@@ -12,8 +12,8 @@ import torch
 from video3d.data.h36m import load_sequences
 from video3d.layouts import synthesize_coco_like_h36m
 from video3d.lifters import load_checkpoint
-from video3d.training import (DeviceWindows, TrainConfig, WindowDataset, augment_tensor, coco_like_tensor,
-                              drop_joint_spans, fill_spans, flip_numpy, flip_tensor, step_generator, train)
+from video3d.training import (DeviceWindows, TrainConfig, WindowDataset, augment_tensor, drop_joint_spans, fill_spans,
+                              flip_numpy, flip_tensor, step_generator, train)
 
 
 def _poses(shape, seed=0):
@@ -28,7 +28,7 @@ def test_flip_tensor_is_flip_numpy(shape):
 
 def test_coco_synthesis_tensor_is_the_layout_rule():
     x = _poses((6, 9, 17, 2))
-    np.testing.assert_allclose(coco_like_tensor(torch.from_numpy(x)).numpy(), synthesize_coco_like_h36m(x),
+    np.testing.assert_allclose(synthesize_coco_like_h36m(torch.from_numpy(x)).numpy(), synthesize_coco_like_h36m(x),
                                rtol=1e-6, atol=1e-6)
 
 
@@ -85,7 +85,7 @@ def test_tensor_augmentation_rates_match_the_settings():
     xa, _ = augment_tensor(x, x[:, :1], step_generator(3, 0, 0, dev), TrainConfig(**only, coco_synthesis=0.5))
     coco = ~torch.isclose(xa[:, :, 0], x[:, :, 0]).all(dim=(1, 2))  # the pelvis made from the hips
     assert 0.46 < coco.float().mean() < 0.54
-    torch.testing.assert_close(xa[coco], coco_like_tensor(x[coco]))
+    torch.testing.assert_close(xa[coco], synthesize_coco_like_h36m(x[coco]))
     xa, _ = augment_tensor(x, x[:, :1], step_generator(3, 0, 1, dev), TrainConfig(**only, joint_dropout=0.1))
     changed = ~torch.isclose(xa, x).all(dim=(1, 3))  # (B, J): a span of this joint filled
     assert 0.09 < changed.float().mean() < 0.11

@@ -127,6 +127,11 @@ class Perturbation:
         return out
 
 
+# The detector-like condition used across the project (benchmarks, ship_weights' check): 4 px noise, 4 px drift,
+# COCO-made pelvis/spine/thorax.
+DETECTOR_LIKE = Perturbation(noise_px=4.0, coco_synthesis=True, drift_px=4.0)
+
+
 def evaluate(lifter: Lifter, data: str | Path, subjects=TEST_SUBJECTS, actions: list[str] | None = None,
              cameras: list[str] | None = None, flip: bool = True, data_2d: str | Path | None = None,
              perturb: Perturbation | None = None, max_frames: int | None = None, windows: str = "blend",

@@ -160,8 +160,10 @@ def synthesize_coco_like_h36m(keypoints: np.ndarray) -> np.ndarray:
 
     Training augmentation: the lifter then sees at training the synthesised joints it is fed
     in the wild. H36M's own nose stands in for COCO's nose; its head joint is left alone.
+    Takes a numpy array (returns float32) or a torch tensor (returns a tensor on its device: the trainer's
+    tensor data loop).
     """
-    out = np.array(keypoints, dtype=np.float32, copy=True)
+    out = keypoints.clone() if hasattr(keypoints, "clone") else np.array(keypoints, dtype=np.float32, copy=True)
     hip_mid = (out[..., 1, :] + out[..., 4, :]) / 2.0
     shoulder_mid = (out[..., 11, :] + out[..., 14, :]) / 2.0
     nose = out[..., 9, :]

@@ -34,7 +34,7 @@ import torch.distributed as dist
 from .errors import Video3DError
 from .data.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, load_sequences
 from .geometry import pose_spread
-from .layouts import H36M17, SPINE_FROM_SHOULDER_MID, THORAX_TOWARD_NOSE, synthesize_coco_like_h36m
+from .layouts import H36M17, synthesize_coco_like_h36m
 from .lifters import Lifter, get_spec, new_model, resolve_device
 from .lifters.base import save_atomic
 from .lifters.layers import DropPath
@@ -317,18 +317,6 @@ def flip_tensor(x: torch.Tensor) -> torch.Tensor:
     return x[..., _FLIP_INDEX[x.device], :] * sign
 
 
-def coco_like_tensor(x: torch.Tensor) -> torch.Tensor:
-    """``synthesize_coco_like_h36m`` for tensors (..., 17, 2): pelvis, spine and thorax as the COCO conversion
-    makes them."""
-    hip_mid = (x[..., 1, :] + x[..., 4, :]) / 2.0
-    shoulder_mid = (x[..., 11, :] + x[..., 14, :]) / 2.0
-    out = x.clone()
-    out[..., 0, :] = hip_mid
-    out[..., 7, :] = SPINE_FROM_SHOULDER_MID * shoulder_mid + (1.0 - SPINE_FROM_SHOULDER_MID) * hip_mid
-    out[..., 8, :] = shoulder_mid + THORAX_TOWARD_NOSE * (x[..., 9, :] - shoulder_mid)
-    return out
-
-
 def fill_spans(x: torch.Tensor, start: torch.Tensor, end: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
     """``drop_joint_spans``'s fill for tensors: for each (sample, joint) where ``active``, frames
     ``start <= t < end`` replaced by linear interpolation between the frames either side (the nearest one held
@@ -364,7 +352,7 @@ def augment_tensor(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator,
         y = torch.where(m[:, None, None, None], flip_tensor(y), y)
     if cfg.coco_synthesis > 0:
         m = uniform(B) < cfg.coco_synthesis
-        x = torch.where(m[:, None, None, None], coco_like_tensor(x), x)
+        x = torch.where(m[:, None, None, None], synthesize_coco_like_h36m(x), x)
     if cfg.joint_dropout > 0:
         active = uniform(B, J) < cfg.joint_dropout
         length = torch.randint(1, F + 1, (B, J), generator=generator, device=device)
@@ -387,7 +375,6 @@ class DeviceWindows:
         self.last = torch.from_numpy(data.last).to(device)
         self.offsets = torch.from_numpy(data.offsets).to(device)[None]  # (1, F)
         self.target_offsets = torch.from_numpy(data.target_offsets).to(device)[None]  # (1, F_out)
-        self.device = device
 
     def batch(self, centres: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Windows around these frames (indices into all frames): x (B, F, J, 2), y (B, F_out, J, 3)."""
@@ -731,9 +718,9 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
                 x, y = augment(*train_data.batch(order[step][rank::world]), rng, cfg)
                 x_t, y_t = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
             n = len(x_t)
-            if epoch == 0 and step <= cfg.warmup_steps and cfg.warmup_steps:  # from lr / warmup_steps up to lr at the last warm-up step
+            if epoch == 0 and step < cfg.warmup_steps:  # lr / warmup_steps rising to lr at the last warm-up step
                 for group in optimizer.param_groups:
-                    group["lr"] = lr * min(1.0, (step + 1) / cfg.warmup_steps)
+                    group["lr"] = lr * (step + 1) / cfg.warmup_steps
             torch.manual_seed(step_seed(cfg.seed, epoch, step, 3))  # dropout and stochastic depth: resumable too
             loss = train_step(train_model, optimizer, x_t, y_t, forward_context)
             step += 1
@@ -781,7 +768,6 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
             limit = f"the budget of {cfg.budget_minutes:g} min" if cfg.budget_minutes else f"{cfg.max_hours} h"
             log(f"stopped at {limit}, epoch {epoch + 1}, step {step}: resume with the same command")
             break
-        loss_sum = loss_acc.item()
         seconds = time.time() - epoch_start
         val_mm = validate(model, val_data, device, out_index) if rank == 0 else float("nan")
         record = {"epoch": epoch + 1, "lr": lr, "train_mpjpe_mm": 1000 * loss_sum / max(loss_n, 1),
