@@ -156,6 +156,9 @@ SmoothOpt = Annotated[Smooth, typer.Option("--smooth", help=(
 RescaleOpt = Annotated[bool, typer.Option("--rescale/--no-rescale", help=(
     "Scale each person's 2D about the pelvis to the typical size the lifter was trained on (a person smaller "
     "or larger in the frame than Human3.6M's actors otherwise gets a wrong 3D pose)."))]
+FixSwapsOpt = Annotated[bool, typer.Option("--fix-swaps/--no-fix-swaps", help=(
+    "Before lifting, undo the detector's short left/right flips (the whole body, the legs or the arms swapped for "
+    "a few frames), so each person's labelling is consistent over time; off: lift the labels as detected."))]
 TrajectoryOpt = Annotated[bool, typer.Option("--trajectory/--no-trajectory", help=(
     "Move people through the 3D scene along their (approximate) estimated path; off: each stays at their "
     "median place."))]
@@ -292,6 +295,12 @@ def summary(result, outputs: list[Path]) -> None:
             if factor != 1.0:
                 err_console.print(f"track {track}: 2D scaled x{factor:.2f} to the lifter's training size "
                                   "(--no-rescale: as detected)", highlight=False, soft_wrap=True)
+    if result.swaps_fixed is not None:
+        for track, frames in zip(result.track_ids, result.swaps_fixed):
+            if frames:
+                err_console.print(f"track {track}: left/right labels exchanged in {frames} frame"
+                                  f"{'s' if frames != 1 else ''} to undo the detector's flips (--no-fix-swaps: as "
+                                  "detected)", highlight=False, soft_wrap=True)
     for path in outputs:
         out_console.print(str(path), highlight=False)
 
@@ -314,6 +323,7 @@ def reconstruct(
         "COCO-18) or a COCO-format JSON file."))] = None,
     smooth: SmoothOpt = Smooth(DEFAULT_SMOOTHING),
     rescale: RescaleOpt = True,
+    fix_swaps: FixSwapsOpt = True,
     trajectory: TrajectoryOpt = True,
     rebase: RebaseOpt = Rebase.sequence,
     export: ExportOpt = "npz",
@@ -331,7 +341,7 @@ def reconstruct(
     out = run(reconstruct_fn, video, output_dir=output_dir, lifter=lifter.value, weights=weights, detector=detector,
               persons=n, device=device.value, write_video=not no_video, keypoints=keypoints, smooth=smooth.value,
               rescale=rescale, trajectory=trajectory, rebase=rebase.value, export=formats, up=up.value, force=force,
-              windows=windows.value, strict=strict, quality=quality.value, progress=RichProgress())
+              windows=windows.value, strict=strict, quality=quality.value, fix_swaps=fix_swaps, progress=RichProgress())
     summary(out.result, [p for p in (out.npz, *out.exports, out.video) if p is not None])
 
 
@@ -367,6 +377,7 @@ def batch(
     no_video: NoVideoOpt = False,
     smooth: SmoothOpt = Smooth(DEFAULT_SMOOTHING),
     rescale: RescaleOpt = True,
+    fix_swaps: FixSwapsOpt = True,
     trajectory: TrajectoryOpt = True,
     rebase: RebaseOpt = Rebase.sequence,
     export: ExportOpt = "npz",
@@ -388,7 +399,7 @@ def batch(
                  progress=BatchBar(), lifter=lifter.value, weights=weights, detector=detector, persons=n,
                  device=device.value, write_video=not no_video, smooth=smooth.value, rescale=rescale,
                  trajectory=trajectory, rebase=rebase.value, export=formats, up=up.value, windows=windows.value,
-                 strict=strict, quality=quality.value)
+                 strict=strict, quality=quality.value, fix_swaps=fix_swaps)
     batch_summary(report, output_dir)
     if report.failed:
         raise typer.Exit(FAILED_EXIT_CODE)
@@ -485,6 +496,7 @@ def lift(
     )] = None,
     smooth: SmoothOpt = Smooth(DEFAULT_SMOOTHING),
     rescale: RescaleOpt = True,
+    fix_swaps: FixSwapsOpt = True,
     trajectory: TrajectoryOpt = True,
     rebase: RebaseOpt = Rebase.sequence,
     export: ExportOpt = "npz",
@@ -506,7 +518,7 @@ def lift(
     result = run(load_keypoints, keypoints, fps=fps, frame_size=size)
     run(check_exports, output.with_name(output.stem), list(formats), force, track_ids=result.track_ids)
     run(lift_fn, result, lifter=lifter.value, weights=weights, device=device.value, smooth=smooth.value,
-        rescale=rescale, windows=windows.value, progress=RichProgress())
+        rescale=rescale, windows=windows.value, fix_swaps=fix_swaps, progress=RichProgress())
     run(place, result, trajectory=trajectory, rebase=rebase.value)
     run(result.save_npz, output, force=force)
     extra = run(export_fn, result, output.with_name(output.stem), list(formats), up.value, force)
@@ -644,6 +656,10 @@ def train(
     coco_synthesis: Annotated[float, typer.Option("--coco-synthesis", help=(
         "Probability per sample of pelvis, spine and thorax made as from COCO keypoints.")
     )] = 0.0,
+    virtual_cameras: Annotated[float, typer.Option("--virtual-cameras", min=0.0, max=1.0, help=(
+        "Probability per sample of the window filmed again through a random virtual camera (any azimuth, "
+        "elevation -10 to 40 degrees, 2.5-20 m, 20-79 degrees across) and scaled to the typical size as lift does.")
+    )] = 0.0,
     max_hours: Annotated[Optional[float], typer.Option("--max-hours", help=(
         "Stop cleanly after this many hours (resume later with the same command).")
     )] = None,
@@ -681,7 +697,8 @@ def train(
               out=str(out or Path("runs") / f"{lifter.value}_{frames}f"), epochs=epochs, batch_size=batch_size,
               lr=lr, lr_decay=lr_decay, warmup_steps=warmup_steps, optimizer=optimizer, weight_decay=weight_decay, subsample=subsample,
               samples_per_epoch=samples_per_epoch, val_subjects=tuple(val_subjects) if val_subjects else None, seed=seed, device=device.value, flip=flip, noise=noise,
-              joint_dropout=joint_dropout, coco_synthesis=coco_synthesis, max_hours=max_hours,
+              joint_dropout=joint_dropout, coco_synthesis=coco_synthesis, virtual_cameras=virtual_cameras,
+              max_hours=max_hours,
               budget_minutes=run(parse_duration, budget) if budget else None, probe_windows=probe_windows,
               precision=precision.value, compile=compile_, data_loop=data_loop.value,
               init_from=str(init) if init else None, model_overrides=run(parse_model_options, model_option or []))

@@ -21,6 +21,7 @@ from .layouts import coco17_to_h36m17
 from .lifters import Lifter, create_lifter
 from .progress import Progress, stage
 from .render import Scene3D, SideBySideRenderer
+from .repair import fix_left_right
 from .results import PoseResult
 from .sequence import PoseSequence
 from .smoothing import OneEuro, SavitzkyGolay
@@ -112,7 +113,8 @@ def _smooth_2d(x: np.ndarray, filt, fps: float) -> np.ndarray:
 
 def lift(result: PoseResult, lifter: str | Lifter = "gastnet", weights: str | os.PathLike | None = None,
          device: str = "auto", max_gap: float = 0.5, flip: bool = True, smooth: str = DEFAULT_SMOOTHING,
-         rescale: bool = True, windows: str = "blend", progress: Progress | None = None) -> PoseResult:
+         rescale: bool = True, windows: str = "blend", fix_swaps: bool = True,
+         progress: Progress | None = None) -> PoseResult:
     """Lift every person's 2D track to 3D. Gaps up to ``max_gap`` seconds are bridged (and flagged as
     interpolated); longer ones split the track, and frames in them stay invalid (NaN). ``smooth`` names a
     preset of SMOOTHING (filters on the 2D before and/or the 3D after lifting). With ``rescale``, each person's
@@ -120,7 +122,10 @@ def lift(result: PoseResult, lifter: str | Lifter = "gastnet", weights: str | os
     (``Lifter.input_spread``): the lifters take 2D normalised by the frame width, and a person smaller or
     larger in the frame than Human3.6M's actors otherwise gets a wrong pose (benchmarks/input_scale.py); the
     factors are kept in ``result.input_scale``. ``windows`` places a sequence-to-sequence lifter's windows
-    (``Lifter.predict``: "blend", or "centre", one per frame as in the papers' protocol). A person never seen
+    (``Lifter.predict``: "blend", or "centre", one per frame as in the papers' protocol). With ``fix_swaps``,
+    each person's left/right labels are made consistent over time first (``video3d.repair.fix_left_right``:
+    short flips of the whole body, the legs or the arms are undone) in what is lifted (``result.persons_2d``
+    keeps the detector's labels); the frames changed are counted in ``result.swaps_fixed``. A person never seen
     well enough to lift is a warning; nobody at all, an InputError."""
     if smooth not in SMOOTHING:
         raise InputError(f"unknown smoothing {smooth!r}; choose from {', '.join(SMOOTHING)}")
@@ -133,9 +138,15 @@ def lift(result: PoseResult, lifter: str | Lifter = "gastnet", weights: str | os
                          f"(its receptive field)")
     w, h = result.frame_size
     gap = max(0, int(round(max_gap * result.fps)))
-    persons_3d, interpolated, scales = [], [], []
+    persons_3d, interpolated, scales, swaps = [], [], [], []
     with stage(progress, "lift", result.num_persons * result.num_frames) as bar:
         for person in result.persons_2d:
+            if fix_swaps:
+                kp, conf, swapped = fix_left_right(person.keypoints, person.confidence, person.layout, max_gap=gap)
+                person = person.with_(keypoints=kp, confidence=conf)
+                swaps.append(int(swapped.any(1).sum()))
+            else:
+                swaps.append(0)
             seq = to_h36m(person)
             present = (~seq.missing).sum(1) >= MIN_JOINTS_PRESENT
             out = np.full((seq.num_frames, 17, 3), np.nan, np.float32)
@@ -168,6 +179,7 @@ def lift(result: PoseResult, lifter: str | Lifter = "gastnet", weights: str | os
                                f"with {MIN_JOINTS_PRESENT}+ joints, so no 3D (NaN in every frame)")
     result.persons_3d = persons_3d
     result.input_scale = np.array(scales, np.float32)
+    result.swaps_fixed = np.array(swaps, np.int64)
     result.interpolated = np.stack(interpolated) if interpolated else np.zeros((0, result.num_frames), bool)
     weights_name = Path(model.weights_path).name if model.weights_path else "untrained"
     result.lifter = f"{model.name} ({weights_name})" + (f", smoothing {smooth}" if smooth != "none" else "")
@@ -282,7 +294,7 @@ def reconstruct(video: str | os.PathLike, output_dir: str | os.PathLike | None =
                 device: str = "auto", write_video: bool = True, keypoints: str | os.PathLike | None = None,
                 smooth: str = DEFAULT_SMOOTHING, rescale: bool = True, trajectory: bool = True,
                 rebase: str = "sequence", export: tuple[str, ...] = ("npz",), up: str = "y", force: bool = False,
-                windows: str = "blend", strict: bool = False, quality: str = DEFAULT_QUALITY,
+                windows: str = "blend", strict: bool = False, quality: str = DEFAULT_QUALITY, fix_swaps: bool = True,
                 progress: Progress | None = None) -> ReconstructOutputs:
     """Video -> 2D tracks (or ``keypoints`` from a file) -> 3D -> npz (+ side-by-side video, + exports).
     Checks the input, every output path, the lifter's weights and the keypoints' length before the long work
@@ -315,7 +327,8 @@ def reconstruct(video: str | os.PathLike, output_dir: str | os.PathLike | None =
         check_exports(stem, list(export), force, track_ids=result.track_ids)
     else:
         result = detect(video, detector=detector, persons=persons, device=device, strict=strict, progress=progress)
-    lift(result, model, device=device, smooth=smooth, rescale=rescale, windows=windows, progress=progress)
+    lift(result, model, device=device, smooth=smooth, rescale=rescale, windows=windows, fix_swaps=fix_swaps,
+         progress=progress)
     place(result, trajectory=trajectory, rebase=rebase)
     check_exports(stem, list(export), force, track_ids=result.track_ids)
     result.save_npz(npz_path, force=force)

@@ -12,6 +12,8 @@ npz keys (documented in README.md):
   lifter        str                   the lifter and its weights ("" before lifting)
   input_scale   float32 (P,)          the factor each person's 2D was scaled by (about the pelvis) before lifting,
                                       to the typical size of the lifter's training input; 1: as detected
+  swaps_fixed   int64 (P,)            frames of each person whose left/right labels were exchanged before lifting
+                                      (``video3d.repair``); 0: as detected
   source        str                   the input video's file name
   timestamps    float64 (T,)          only for a variable-frame-rate video: each frame's time in seconds from the first
 and, once placed in the world frame (``pipeline.place``; see video3d.world):
@@ -47,6 +49,7 @@ class PoseResult:
     interpolated: np.ndarray | None = None  # (P, T) bool
     lifter: str = ""
     input_scale: np.ndarray | None = None  # (P,) float: see the npz keys above
+    swaps_fixed: np.ndarray | None = None  # (P,) int: see the npz keys above
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     world: WorldFrame | None = None  # the people in an upright world frame (pipeline.place)
     timestamps: np.ndarray | None = None  # (T,) seconds from the first frame; only for variable frame rates
@@ -103,6 +106,7 @@ class PoseResult:
             "frame_size": np.array(self.frame_size, dtype=np.int64),
             "lifter": np.array(self.lifter),
             "input_scale": (self.input_scale if self.input_scale is not None else np.ones(P)).astype(np.float32),
+            "swaps_fixed": (self.swaps_fixed if self.swaps_fixed is not None else np.zeros(P)).astype(np.int64),
             "source": np.array(self.source),
         }
         if self.timestamps is not None:
@@ -210,6 +214,7 @@ def _from_arrays(data, keys: set, fps: float | None, path: Path) -> PoseResult:
         result.lifter = str(data["lifter"])
         result.interpolated = _array(data, "interpolated", bool, (P, T), path) if "interpolated" in keys else None
         result.input_scale = _array(data, "input_scale", np.float32, (P,), path) if "input_scale" in keys else None
+        result.swaps_fixed = _array(data, "swaps_fixed", np.int64, (P,), path) if "swaps_fixed" in keys else None
     if {"keypoints_3d_world", "root_positions", "world_rotation"} <= keys:
         result.world = WorldFrame(_array(data, "world_rotation", np.float32, (3, 3), path),
                                   _array(data, "keypoints_3d_world", np.float32, (P, T, 17, 3), path),
