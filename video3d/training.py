@@ -71,6 +71,9 @@ class TrainConfig:
     noise: float = 0.0  # max std of Gaussian 2D noise, normalised units (0.01 ~ 5 px at 1000 px width)
     joint_dropout: float = 0.0  # probability per (sample, joint) of a span replaced by interpolation
     coco_synthesis: float = 0.0  # probability per sample of pelvis/spine/thorax made as from COCO
+    # probability per sample of the window seen through a random virtual camera (``video3d.virtual_camera``) instead
+    # of its Human3.6M camera, its 2D scaled to the typical size as ``lift`` does (tensor data loop only)
+    virtual_cameras: float = 0.0
     checkpoint_minutes: float = 10.0
     max_hours: float | None = None  # stop cleanly (checkpoint saved) after this long
     # a time budget for the whole call: the trainer measures its rate over the first steps, then sets epochs,
@@ -115,6 +118,10 @@ class TrainConfig:
             raise TrainConfigError(f"precision is one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if self.data_loop not in DATA_LOOPS:
             raise TrainConfigError(f"data loop is one of {', '.join(DATA_LOOPS)}, not {self.data_loop!r}")
+        if not 0.0 <= self.virtual_cameras <= 1.0:
+            raise TrainConfigError(f"virtual cameras is a probability in [0, 1], not {self.virtual_cameras}")
+        if self.virtual_cameras > 0 and self.data_loop != "tensor":
+            raise TrainConfigError("virtual cameras need the tensor data loop (--data-loop tensor)")
         spec = get_spec(self.lifter)
         known = {f.name for f in dataclasses.fields(spec.config_cls)} - {"frames"}
         unknown = sorted(set(self.model_overrides) - known)
@@ -170,6 +177,10 @@ class WindowDataset:
         self.x2d = np.concatenate([s.normalized_2d() for s in sequences]).astype(np.float32)
         self.y3d = np.concatenate([s.positions_3d for s in sequences]).astype(np.float32)
         lengths = np.array([len(s.positions_3d) for s in sequences])
+        # each frame's root position and the world's up, in its camera's axes: what virtual cameras start from
+        self.root = np.concatenate([s.trajectory for s in sequences]).astype(np.float32)  # (N, 3)
+        self.up = np.repeat(np.stack([s.up if s.up is not None else np.array([0.0, -1.0, 0.0])
+                                      for s in sequences]).astype(np.float32), lengths, axis=0)  # (N, 3)
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         self.centres = np.arange(int(lengths.sum()))
         self.first = np.repeat(starts, lengths)
@@ -375,6 +386,12 @@ class DeviceWindows:
         self.last = torch.from_numpy(data.last).to(device)
         self.offsets = torch.from_numpy(data.offsets).to(device)[None]  # (1, F)
         self.target_offsets = torch.from_numpy(data.target_offsets).to(device)[None]  # (1, F_out)
+        self.root = torch.from_numpy(data.root).to(device)  # (N, 3)
+        self.up = torch.from_numpy(data.up).to(device)  # (N, 3)
+        # the input frames that are the targets: the centre (dense, center kinds) or all of them (seq2seq)
+        self.target_in_input = torch.as_tensor([int(np.nonzero(data.offsets == o)[0][0]) for o in data.target_offsets],
+                                               device=device)
+        self.centre_in_input = int(np.nonzero(data.offsets == 0)[0][0])
 
     def batch(self, centres: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Windows around these frames (indices into all frames): x (B, F, J, 2), y (B, F_out, J, 3)."""
@@ -383,6 +400,19 @@ class DeviceWindows:
         x = self.x2d[torch.clamp(c + self.offsets, lo, hi)]  # (B, F, J, 2)
         y = self.y3d[torch.clamp(c + self.target_offsets, lo, hi)]  # (B, F_out, J, 3)
         return x, y
+
+    def virtual(self, centres: torch.Tensor, x: torch.Tensor, y: torch.Tensor, p: float, typical_spread: float,
+                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """The windows ``batch(centres)`` gave (x, y), each with probability ``p`` seen through a random virtual
+        camera instead (``virtual_camera.virtual_views``)."""
+        from .virtual_camera import virtual_views
+
+        frames = torch.clamp(centres[:, None] + self.offsets, self.first[centres][:, None], self.last[centres][:, None])
+        points = self.y3d[frames] + self.root[frames][:, :, None]  # (B, F, J, 3): absolute, the take's camera axes
+        x_v, y_v = virtual_views(points, self.up[centres], self.centre_in_input, typical_spread, generator)
+        y_v = y_v[:, self.target_in_input]  # (B, F_out, J, 3)
+        use = torch.rand(len(centres), generator=generator, device=x.device) < p
+        return (torch.where(use[:, None, None, None], x_v, x), torch.where(use[:, None, None, None], y_v, y))
 
 
 # --------------------------------------------------------------------------------------------
@@ -711,7 +741,10 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
         while step < steps_per_epoch:
             if windows is not None:  # the whole global batch on every process, each keeping its own rows
                 generator = step_generator(cfg.seed, epoch, step, device, generator)
-                x_t, y_t = augment_tensor(*windows.batch(centres[step]), generator, cfg)
+                x_t, y_t = windows.batch(centres[step])
+                if cfg.virtual_cameras > 0:
+                    x_t, y_t = windows.virtual(centres[step], x_t, y_t, cfg.virtual_cameras, typical_size, generator)
+                x_t, y_t = augment_tensor(x_t, y_t, generator, cfg)
                 x_t, y_t = x_t[rank::world], y_t[rank::world]
             else:
                 rng = np.random.default_rng([cfg.seed, epoch, step, 1])

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import Video3DError
 from ..untrusted import UnsafePickleError, load_object_npz
-from ..geometry import normalize_screen_coordinates, project_to_2d, world_to_camera
+from ..geometry import normalize_screen_coordinates, project_to_2d, qinverse, qrot, world_to_camera
 from .h36m_cameras import CAMERA_IDS, EXTRINSICS, INTRINSICS
 
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
@@ -38,6 +38,8 @@ class Sequence:
     trajectory: np.ndarray  # (N, 3) float32, root position in camera space (metres)
     res_w: int
     res_h: int
+    up: np.ndarray | None = None  # (3,) float32, the world's up direction in this camera's axes
+
 
     @property
     def action_group(self) -> str:
@@ -164,6 +166,7 @@ def load_sequences(
                     subject=subject, action=action, camera=extrinsic["id"],
                     keypoints_2d=kp2d.astype(np.float32), positions_3d=rel.astype(np.float32),
                     trajectory=trajectory.astype(np.float32), res_w=intr["res_w"], res_h=intr["res_h"],
+                    up=qrot(qinverse(np.array(extrinsic["orientation"])), np.array([0.0, 0.0, 1.0])).astype(np.float32),
                 ))
     if not sequences:
         raise DataError("no sequences match the chosen subjects, actions and cameras")
