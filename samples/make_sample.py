@@ -7,9 +7,12 @@ shading and a cast shadow) is rendered through a pinhole camera with known intri
 
 The ground truth npz holds, for each frame, the 17 joints in camera coordinates (metres, x right,
 y down, z forward), their root-relative version (what the lifters output), the 2D projections, the
-camera (focal, centre, rotation, position) and the frame rate.
+camera (focal, centre, rotation, position) and the frame rate. The renderer is ``samples/mannequin.py``
+(a library; ``benchmarks/wild_clips.py`` drives it with motion capture and random cameras); this script
+gives it its camera (``CAMERA``) and its look (``LOOK``).
 
     python samples/make_sample.py            # writes the two files beside this script
+    python samples/make_sample.py OUT EVERY  # a preview: every EVERY-th frame into OUT
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from samples.mannequin import Camera, Look, background_image, look_at, render_frame  # noqa: E402
 from video3d.video import VideoWriter  # noqa: E402
 
 FPS = 25
@@ -143,213 +147,37 @@ def motion() -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# camera
+# camera and look
 # --------------------------------------------------------------------------------------------
-def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """World -> camera rotation (rows: camera x right, y down, z forward)."""
-    z = target - eye
-    z /= np.linalg.norm(z)
-    x = np.cross(z, [0.0, 0.0, 1.0])
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    return np.stack([x, y, z])
-
-
 CAMERA_POSITION = np.array([0.4, -5.0, 1.5])
 CAMERA_ROTATION = look_at(CAMERA_POSITION, np.array([0.4, -0.2, 0.8]))
+CAMERA = Camera(WIDTH, HEIGHT, FOCAL, (WIDTH / 2, HEIGHT / 2), CAMERA_ROTATION, CAMERA_POSITION)
+LOOK = Look(skin=SKIN, shirt=SHIRT, trousers=TROUSERS, shoes=SHOES, hair=HAIR, eyes=EYES,
+            light=(0.35, 0.55, -1.0),  # the direction the light travels, world
+            floor=(0.62, 0.60, 0.57), tile=0.5, floor_height=0.0, floor_falloff=0.04,
+            wall=(0.86, 0.85, 0.80), wall_distance=7.6,  # the back wall: the plane y = 2.6
+            skirting=(0.45, 0.42, 0.40), shadow=0.45)
 
 
 def to_camera(points: np.ndarray) -> np.ndarray:
-    return (points - CAMERA_POSITION) @ CAMERA_ROTATION.T
+    return CAMERA.to_camera(points)
 
 
 def project(points_cam: np.ndarray) -> np.ndarray:
-    return FOCAL * points_cam[..., :2] / points_cam[..., 2:3] + np.array([WIDTH / 2, HEIGHT / 2])
-
-
-# --------------------------------------------------------------------------------------------
-# mannequin as capsules (A, B, radius, colour) in camera space
-# --------------------------------------------------------------------------------------------
-def capsules(J: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float, np.ndarray]]:
-    up = J[8] - J[0]
-    up /= np.linalg.norm(up)
-    fwd_foot = []
-    for knee, ankle in ((2, 3), (5, 6)):
-        shin = J[ankle] - J[knee]
-        side = np.cross(shin, J[1] - J[4])
-        side = side / (np.linalg.norm(side) + 1e-9)
-        fwd_foot.append(side)
-    caps = [
-        (J[1] + up * 0.02, J[4] + up * 0.02, 0.115, TROUSERS),  # pelvis
-        (J[1] + up * 0.10, J[14] - up * 0.09, 0.095, SHIRT),  # right flank
-        (J[4] + up * 0.10, J[11] - up * 0.09, 0.095, SHIRT),  # left flank
-        (J[0] + up * 0.10, J[8] - up * 0.06, 0.125, SHIRT),  # chest and belly
-        (J[14], J[11], 0.075, SHIRT),  # shoulder line
-        (J[8], J[8] + (J[9] - J[8]) * 0.6, 0.05, SKIN),  # neck
-        (J[14], J[15], 0.052, SHIRT), (J[11], J[12], 0.052, SHIRT),
-        (J[15], J[16], 0.042, SKIN), (J[12], J[13], 0.042, SKIN),
-        (J[16] + (J[16] - J[15]) * 0.15, J[16] + (J[16] - J[15]) * 0.32, 0.045, SKIN),  # hands
-        (J[13] + (J[13] - J[12]) * 0.15, J[13] + (J[13] - J[12]) * 0.32, 0.045, SKIN),
-        (J[1], J[2], 0.078, TROUSERS), (J[4], J[5], 0.078, TROUSERS),
-        (J[2], J[3], 0.058, TROUSERS), (J[5], J[6], 0.058, TROUSERS),
-        (J[3] - up * 0.03, J[3] - up * 0.05 + fwd_foot[0] * 0.16, 0.045, SHOES),
-        (J[6] - up * 0.03, J[6] - up * 0.05 + fwd_foot[1] * 0.16, 0.045, SHOES),
-    ]
-    head_c = J[9] + (J[10] - J[9]) * 0.45 - (J[9] - J[8]) * 0.25
-    caps.append((head_c - up * 0.02, head_c + up * 0.03, 0.098, SKIN))  # head
-    face = J[9] - J[8]
-    face = face - up * (face @ up)
-    face /= np.linalg.norm(face)
-    side = np.cross(up, face)  # the person's left
-    for sgn in (1, -1):
-        eye = head_c + face * 0.088 + up * 0.025 + side * sgn * 0.035
-        caps.append((eye, eye + side * sgn * 0.006, 0.015, EYES))
-        ear = head_c + side * sgn * 0.097 - face * 0.01
-        caps.append((ear, ear - face * 0.02, 0.022, SKIN))
-    caps.append((head_c + face * 0.09, head_c + face * 0.115 - up * 0.02, 0.018, SKIN))  # nose
-    caps.append((head_c + up * 0.045 - (J[9] - J[8]) * 0.25, head_c + up * 0.05 - (J[9] - J[8]) * 0.45, 0.085, HAIR))
-    return caps
-
-
-def intersect_capsule(ro: np.ndarray, rd: np.ndarray, a: np.ndarray, b: np.ndarray, r: float):
-    """Rays (origins ro (3,) or (N, 3), directions rd (N, 3) or (3,)) vs the capsule a-b of radius r:
-    distances (N,) (inf on a miss) and the surface normals at the hits (Inigo Quilez's formulation)."""
-    ro, rd = np.broadcast_arrays(np.asarray(ro, float), np.asarray(rd, float))
-    ba = b - a
-    oa = ro - a
-    baba = ba @ ba
-    bard = rd @ ba
-    baoa = oa @ ba
-    rdoa = np.einsum("ij,ij->i", rd, oa)
-    oaoa = np.einsum("ij,ij->i", oa, oa)
-    qa = baba - bard * bard
-    qb = baba * rdoa - baoa * bard
-    qc = baba * oaoa - baoa * baoa - r * r * baba
-    h = qb * qb - qa * qc
-    t = np.full(len(rd), np.inf)
-    hit = h >= 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tb = (-qb - np.sqrt(np.where(hit, h, 0.0))) / qa
-    y = baoa + tb * bard
-    body = hit & (y > 0) & (y < baba) & (tb > 0)
-    t[body] = tb[body]
-    oc = np.where((y <= 0)[:, None], oa, ro - b)  # the cap on the side the ray meets
-    bb = np.einsum("ij,ij->i", rd, oc)
-    cc = np.einsum("ij,ij->i", oc, oc) - r * r
-    hh = bb * bb - cc
-    cap_hit = hit & ~body & (hh > 0)
-    tc = -bb - np.sqrt(np.where(cap_hit, hh, 0.0))
-    cap_hit &= tc > 0
-    t[cap_hit] = tc[cap_hit]
-    pos = ro + rd * np.where(np.isfinite(t), t, 0.0)[:, None]
-    hproj = np.clip(((pos - a) @ ba) / baba, 0.0, 1.0)
-    normal = (pos - a - hproj[:, None] * ba) / r
-    return t, normal
-
-
-LIGHT = np.array([0.45, -0.75, -0.5])  # direction the light travels, camera space (set below)
-
-
-def render_frame(J_cam: np.ndarray, background: np.ndarray, floor_cam: tuple[np.ndarray, np.ndarray],
-                 light_dir: np.ndarray) -> np.ndarray:
-    img = background.copy()
-    uv = project(J_cam)
-    x0, y0 = np.floor(uv.min(0) - 45).astype(int)
-    x1, y1 = np.ceil(uv.max(0) + 45).astype(int)
-    # the cast shadow lies toward the light's direction on the floor: widen the box that way
-    x0, y0 = max(x0 - 60, 0), max(y0, 0)
-    x1, y1 = min(x1 + 60, WIDTH), min(y1 + 40, HEIGHT)
-    ss = SUPERSAMPLE
-    ys, xs = np.mgrid[y0 * ss:y1 * ss, x0 * ss:x1 * ss]
-    px = (xs + 0.5) / ss - WIDTH / 2
-    py = (ys + 0.5) / ss - HEIGHT / 2
-    rd = np.stack([px, py, np.full_like(px, FOCAL, dtype=float)], -1).reshape(-1, 3)
-    rd /= np.linalg.norm(rd, axis=1, keepdims=True)
-    ro = np.zeros(3)
-    caps = capsules(J_cam)
-    best_t = np.full(len(rd), np.inf)
-    colour = np.zeros((len(rd), 3))
-    normal = np.zeros((len(rd), 3))
-    for a, b, r, c in caps:
-        t, n = intersect_capsule(ro, rd, a, b, r)
-        closer = t < best_t
-        best_t[closer] = t[closer]
-        colour[closer] = c
-        normal[closer] = n[closer]
-    hit = np.isfinite(best_t)
-    to_light = -light_dir / np.linalg.norm(light_dir)
-    lambert = np.clip(normal @ to_light, 0.0, 1.0)
-    view = -rd
-    half = (to_light + view)
-    half /= np.linalg.norm(half, axis=1, keepdims=True)
-    spec = np.clip(np.einsum("ij,ij->i", normal, half), 0, 1) ** 24 * 0.25
-    rim = (1 - np.clip(np.einsum("ij,ij->i", normal, view), 0, 1)) ** 3 * 0.15
-    shade = (0.35 + 0.7 * lambert)[:, None] * colour + (spec + rim)[:, None]
-
-    # floor shadow: floor points whose ray toward the light hits the mannequin
-    n_floor, p_floor = floor_cam
-    denom = rd @ n_floor
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_floor = (p_floor @ n_floor) / denom
-    on_floor = ~hit & (t_floor > 0) & np.isfinite(t_floor)
-    shadow = np.zeros(len(rd))
-    if on_floor.any():
-        fp = rd[on_floor] * t_floor[on_floor, None]
-        blocked = np.zeros(len(fp), bool)
-        for a, b, r, _ in caps:
-            # rays from each floor point toward the light
-            tt, _ = intersect_capsule(fp, to_light, a, b, r)
-            blocked |= np.isfinite(tt)
-        shadow[np.nonzero(on_floor)[0][blocked]] = 0.45
-
-    h_px, w_px = (y1 - y0), (x1 - x0)
-    base = img[y0:y1, x0:x1].astype(float) / 255.0
-    base_ss = np.repeat(np.repeat(base, ss, axis=0), ss, axis=1).reshape(-1, 3)
-    out = np.where(hit[:, None], np.clip(shade[:, ::-1], 0, 1), base_ss * (1 - shadow[:, None]))
-    out = out.reshape(h_px, ss, w_px, ss, 3).mean(axis=(1, 3))
-    img[y0:y1, x0:x1] = np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8)
-    return img
-
-
-def background_image() -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """A floor (z = 0, tiles) and a back wall (y = 2.6), shaded; the floor plane in camera space."""
-    ys, xs = np.mgrid[0:HEIGHT, 0:WIDTH]
-    rd_cam = np.stack([xs + 0.5 - WIDTH / 2, ys + 0.5 - HEIGHT / 2, np.full(xs.shape, FOCAL)], -1).reshape(-1, 3)
-    rd = rd_cam @ CAMERA_ROTATION  # to world
-    rd /= np.linalg.norm(rd, axis=1, keepdims=True)
-    o = CAMERA_POSITION
-    img = np.zeros((len(rd), 3))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_floor = -o[2] / rd[:, 2]
-        t_wall = (2.6 - o[1]) / rd[:, 1]
-    floor = (t_floor > 0) & ((t_floor < t_wall) | ~(t_wall > 0))
-    fp = o + rd * np.where(floor, t_floor, 0)[:, None]
-    tiles = ((np.floor(fp[:, 0] / 0.5) + np.floor(fp[:, 1] / 0.5)) % 2)
-    dist = np.linalg.norm(fp - o, axis=1)
-    floor_col = np.array([0.62, 0.60, 0.57]) * (0.92 + 0.08 * tiles)[:, None] * (1.05 - 0.04 * dist)[:, None]
-    wp = o + rd * np.where(~floor, t_wall, 0)[:, None]
-    wall_col = np.array([0.86, 0.85, 0.80]) * (0.85 + 0.1 * np.clip(wp[:, 2] / 3, 0, 1))[:, None]
-    skirting = (~floor) & (wp[:, 2] < 0.12)
-    wall_col[skirting] = [0.45, 0.42, 0.40]
-    img = np.where(floor[:, None], floor_col, wall_col)
-    img = np.clip(img[:, ::-1] * 255, 0, 255).astype(np.uint8).reshape(HEIGHT, WIDTH, 3)  # RGB -> BGR
-    n_floor = CAMERA_ROTATION @ np.array([0.0, 0.0, 1.0])
-    p_floor = to_camera(np.zeros(3))
-    return img, (n_floor, p_floor)
+    return CAMERA.project(points_cam)
 
 
 def main(out_dir: Path, every: int = 1) -> None:
     world = motion()[::every]
     cam = to_camera(world)  # (T, 17, 3)
     kp2d = project(cam)
-    background, floor = background_image()
-    light_world = np.array([0.35, 0.55, -1.0])
-    light_cam = CAMERA_ROTATION @ light_world
-    # BGR colours for OpenCV: the shade above is computed in RGB and flipped when composited
+    background, floor = background_image(CAMERA, LOOK)
+    light_cam = CAMERA_ROTATION @ np.array(LOOK.light)
+    # BGR frames for OpenCV: the shading is computed in RGB and flipped when composited
     video = out_dir / "mannequin_walk.mp4"
     with VideoWriter(video, WIDTH, HEIGHT, f"{FPS}/1", crf=24, preset="slow", force=True) as writer:
         for J in cam:
-            writer.write(render_frame(J, background, floor, light_cam))
+            writer.write(render_frame(J, background, floor, light_cam, CAMERA, LOOK, SUPERSAMPLE))
     np.savez_compressed(
         out_dir / "mannequin_walk_gt.npz",
         keypoints_3d_camera=cam.astype(np.float32),
