@@ -106,6 +106,18 @@ def manifest_records(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
 
 
+def test_the_summary_counts_every_input(tmp_path, capsys):
+    from video3d.batch import BatchReport, Job, Outcome
+    from video3d.cli import batch_summary
+
+    a, b = (Job(tmp_path / name, tmp_path) for name in ("a.mp4", "b.mp4"))
+    batch_summary(BatchReport([Outcome(a, "done", seconds=50.0, frames=40), Outcome(b, "failed", error="broken")],
+                              60.0, 1, "process"), tmp_path)
+    err = capsys.readouterr().err
+    assert f"1 of 2 videos reconstructed in 60 s (1.0 videos/min); manifest: {tmp_path / 'manifest.jsonl'}" in err
+    assert f"failed: {tmp_path / 'b.mp4'}: broken" in err
+
+
 @pytest.mark.slow
 def test_batch_records_failures_goes_on_and_a_rerun_redoes_nothing(tmp_path, detector_path):
     clips(tmp_path / "in", 2)

@@ -2,6 +2,8 @@
 
 import json
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -35,6 +37,35 @@ def test_help(command):
     assert r.exit_code == 0 and "Usage" in r.stdout
 
 
+def test_the_cli_starts_without_the_heavy_libraries():
+    # torch, cv2 and ultralytics take seconds to import (2.8 s for the CLI before): --help must not wait for them
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom video3d.cli import app\n"
+            "for args in (['--help'], ['reconstruct', '--help'], ['export', '--help']):\n"
+            "    assert CliRunner().invoke(app, args).exit_code == 0\n"
+            "print(sorted(m for m in ('torch', 'cv2', 'ultralytics') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_help_shows_no_type_for_flags():
+    for args in (["--help"], ["reconstruct", "--help"]):
+        r = invoke(*args)
+        assert r.exit_code == 0 and "--help" in r.stdout and "<bool>" not in r.stdout and "BOOLEAN" not in r.stdout
+
+
+def test_a_finished_bar_shows_the_stage_mean_rate():
+    # rich's own estimate starts at the first step (after the detector loaded): 17.8 frames/s where the summary
+    # said 12.1; the finished bar gives the summary's figure
+    from types import SimpleNamespace
+
+    from video3d.cli import RateColumn
+
+    task = SimpleNamespace(completed=165, finished=True, finished_time=13.6, speed=17.8, fields={})
+    assert RateColumn().render(task).plain.strip() == "12.1 frames/s"
+    task = SimpleNamespace(completed=50, finished=False, finished_time=None, speed=17.8, fields={})
+    assert RateColumn().render(task).plain.strip() == "17.8 frames/s"
+
+
 def test_lifters_lists_the_registry():
     r = invoke("lifters")
     assert r.exit_code == 0 and "gastnet" in r.stdout and "243" in r.stdout
@@ -57,8 +88,8 @@ def test_corrupt_video(tmp_path):
     good = make_video(tmp_path / "good.mp4", frames=40).read_bytes()
     bad = tmp_path / "corrupt.mp4"
     bad.write_bytes(good[:200] + bytes(len(good) - 200))
-    r = invoke("reconstruct", bad, "-o", tmp_path / "out")
-    assert r.exit_code != 0 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+    one_line_error(invoke("reconstruct", bad, "-o", tmp_path / "out"), 2, f"{bad} is not a readable video")
+    assert not (tmp_path / "out").exists()
 
 
 def test_bad_persons_value(tmp_path):
@@ -284,9 +315,11 @@ def test_train_progress_lines_on_a_log_file():
     assert log.getvalue().splitlines()[-1] == "epoch 2/3 step 1/2 loss 10.0 mm 5 samples/s"
 
 
-def test_train_refuses_test_subjects_via_the_api_only():
-    # the CLI has no option to train on S9/S11 at all; the API refuses them
-    assert "--train-subjects" not in invoke("train", "--help").stdout
+def test_train_has_no_option_to_choose_the_training_subjects(tmp_path):
+    # so the CLI cannot train on S9/S11 at all (the API refuses them: test_training); --val-subjects S8 holds
+    # out a training subject instead
+    one_line_error(invoke("train", "--data", tmp_path / "h36m.npz", "--train-subjects", "S9"), 2,
+                   "No such option: --train-subjects")
 
 
 def test_reconstruct_from_saved_keypoints_skips_detection(sample_2d, tmp_path, random_checkpoint, monkeypatch):

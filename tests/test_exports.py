@@ -9,13 +9,23 @@ import pytest
 from typer.testing import CliRunner
 
 from video3d.cli import app
-from video3d.exports import CSV_COLUMNS, bvh_text, euler_zxy, rotation_zxy
+from video3d.exports import CSV_COLUMNS, bvh_text, euler_zxy
 from video3d.layouts import H36M17
 from video3d.skeleton import NAMES, NODES, fit, forward_kinematics, kabsch, rotation_between
 
-from .conftest import SAMPLE_GT
+from .conftest import SAMPLE, SAMPLE_GT
 
 runner = CliRunner()
+
+
+def rotation_zxy(angles: np.ndarray) -> np.ndarray:
+    """R = Rz(z) Rx(x) Ry(y) from (..., 3) angles in degrees: the inverse of euler_zxy, for checking it."""
+    z, x, y = np.radians(angles[..., 0]), np.radians(angles[..., 1]), np.radians(angles[..., 2])
+    c, s = np.cos, np.sin
+    Rz = np.stack([c(z), -s(z), 0 * z, s(z), c(z), 0 * z, 0 * z, 0 * z, 1 + 0 * z], -1).reshape(z.shape + (3, 3))
+    Rx = np.stack([1 + 0 * x, 0 * x, 0 * x, 0 * x, c(x), -s(x), 0 * x, s(x), c(x)], -1).reshape(x.shape + (3, 3))
+    Ry = np.stack([c(y), 0 * y, s(y), 0 * y, 1 + 0 * y, 0 * y, -s(y), 0 * y, c(y)], -1).reshape(y.shape + (3, 3))
+    return Rz @ Rx @ Ry
 
 
 def walking_world():
@@ -136,7 +146,21 @@ def test_export_command_converts_an_npz(lifted, tmp_path):
     assert r.exit_code == 0, r.stderr
     assert (tmp_path / "again_0.bvh").is_file() and (tmp_path / "again.csv").is_file()
     r = runner.invoke(app, ["export", str(lifted / "walk_3d.npz"), "--format", "fbx"])
-    assert r.exit_code == 2 and "unknown export format fbx" in r.stderr
+    assert r.exit_code == 2 and "Invalid value for '--format': unknown export format fbx" in r.stderr
+    before = sorted(lifted.iterdir())
+    r = runner.invoke(app, ["export", str(lifted / "walk_3d.npz"), "--format", "npz"])  # what it is already
+    assert r.exit_code == 2 and "'--format': the poses are an npz already; choose json, csv or bvh" in r.stderr
+    assert sorted(lifted.iterdir()) == before and not r.stdout
+    r = runner.invoke(app, ["export", str(lifted / "walk_3d.npz"), "--format", "bvh"])  # lift wrote that BVH
+    assert r.exit_code == 3 and "walk_3d_0.bvh exists; pass --force" in r.stderr
+
+
+def test_render_reports_no_work_it_did_not_do(lifted, tmp_path):
+    assert np.load(lifted / "walk_3d.npz")["input_scale"][0] != 1.0  # lift rescaled this person
+    r = runner.invoke(app, ["render", str(SAMPLE), str(lifted / "walk_3d.npz"), "-o", str(tmp_path / "walk.mp4"),
+                            "--quality", "fast"])
+    assert r.exit_code == 0, r.stderr
+    assert "render" in r.stderr and "scaled x" not in r.stderr and "left/right" not in r.stderr
 
 
 def test_unknown_smoothing_preset_is_refused(lifted, random_checkpoint):

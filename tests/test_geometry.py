@@ -2,9 +2,28 @@ import numpy as np
 import pytest
 
 from video3d.data.h36m_cameras import EXTRINSICS, INTRINSICS
-from video3d.geometry import (camera_to_world, fit_scale, image_coordinates, normalize_screen_coordinates, pose_spread,
-                              project_to_2d, qrot, rescale_about_root, rotation_matrix_from_quaternion,
-                              solve_translation, world_to_camera)
+from video3d.geometry import (fit_scale, normalize_screen_coordinates, pose_spread, project_to_2d, qrot,
+                              rescale_about_root, solve_translation, world_to_camera)
+
+
+# references for checking the library's functions: their inverses and the textbook rotation matrix
+def camera_to_world(x: np.ndarray, orientation: np.ndarray, translation: np.ndarray) -> np.ndarray:
+    """The inverse of world_to_camera."""
+    return qrot(np.asarray(orientation), x) + np.asarray(translation, dtype=x.dtype)
+
+
+def image_coordinates(x: np.ndarray, w: float, h: float) -> np.ndarray:
+    """The inverse of normalize_screen_coordinates."""
+    return (x + np.array([1.0, h / w], dtype=x.dtype)) * w / 2.0
+
+
+def rotation_matrix_from_quaternion(q: np.ndarray) -> np.ndarray:
+    w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
 
 
 def test_qrot_quarter_turn_about_z():

@@ -436,23 +436,26 @@ def test_a_constant_rate_video_is_not_taken_for_variable(tmp_path):
     assert variable_timestamps(info, 40) is None
 
 
-def test_a_swallowed_signal_is_raised_again_at_the_next_frame(monkeypatch):
+@pytest.mark.parametrize("reporter", ["rich bar", "none (a library caller)"])
+def test_a_swallowed_signal_is_raised_again_at_the_next_frame(monkeypatch, reporter):
     """A SIGTERM handled while Python runs a callback whose exceptions are only printed (importlib's module
-    lock callback did this in CI: the run then finished with exit 0) must still end the run."""
+    lock callback did this in CI: the run then finished with exit 0) must still end the run, whether the CLI's
+    bar or no reporter at all watches the stage."""
     import io
 
     from rich.console import Console
 
-    from video3d import cli
+    from video3d import cli, signals
+    from video3d.progress import stage
 
-    monkeypatch.setattr(cli, "_pending_signals", [])
+    monkeypatch.setattr(signals, "_pending", [])
     try:
-        cli._terminate(signal.SIGTERM, None)
-    except cli.Terminated:
+        signals._terminate(signal.SIGTERM, None)
+    except signals.Terminated:
         pass  # swallowed, as such a callback does
-    progress = cli.RichProgress(Console(file=io.StringIO()))
-    progress.start("detect", 10)
-    with pytest.raises(cli.Terminated) as info:
-        progress.advance()
-    progress.stop()
+    assert signals.pending_signal() == signal.SIGTERM
+    progress = cli.RichProgress(Console(file=io.StringIO())) if reporter == "rich bar" else None
+    with pytest.raises(signals.Terminated) as info:
+        with stage(progress, "detect", 10) as bar:
+            bar.advance()
     assert info.value.signum == signal.SIGTERM

@@ -6,8 +6,8 @@ import lzma
 import numpy as np
 import pytest
 
-from video3d.data.h36m import DataError, load_positions_3d, load_sequences
-from video3d.data.pack import is_packed, pack, read_packed, unpack
+from video3d.data.h36m import DataError, is_packed, load_positions_3d, load_sequences, read_packed
+from video3d.data.pack import pack, unpack
 from tests.test_cli import invoke, one_line_error
 
 
@@ -59,9 +59,9 @@ def test_bad_packed_files_are_data_errors(tmp_path, make):
 
 
 def test_an_xz_bomb_is_not_inflated(tmp_path, monkeypatch):
-    import video3d.data.pack as pack_module
+    import video3d.data.h36m as h36m
 
-    monkeypatch.setattr(pack_module, "MAX_UNPACKED_BYTES", 1000)
+    monkeypatch.setattr(h36m, "MAX_UNPACKED_BYTES", 1000)
     path = tmp_path / "bomb.xz"
     path.write_bytes(lzma.compress(b"\x00" * 10_000_000))
     with pytest.raises(ValueError):

@@ -1,10 +1,11 @@
+import re
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from video3d.errors import InputError, OutputError, Video3DError
+from video3d.errors import DetectorError, DeviceError, InputError, OutputError, Video3DError
 from video3d.video import VideoWriter, ffmpeg_exe, parse_ffmpeg_header, probe, read_frames
 
 AVI_HEADER = """Input #0, avi, from 'apart.avi':
@@ -90,9 +91,8 @@ def test_truncated_video_is_reported(tmp_path):
     good = make_video(tmp_path / "good.mp4", frames=12).read_bytes()
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(good[: len(good) // 3])
-    with pytest.raises(InputError):
-        info = probe(bad)
-        list(read_frames(info))
+    with pytest.raises(InputError, match=re.escape(f"{bad} is not a readable video")):  # mp4's index is at its end
+        probe(bad)
 
 
 def test_writer_keeps_audio_and_frame_count(tmp_path):
@@ -135,8 +135,21 @@ def test_odd_sizes_are_padded_for_h264(tmp_path):
     assert (info.width, info.height) == (66, 50)
 
 
-def test_video3d_error_hierarchy():
-    assert issubclass(InputError, Video3DError) and issubclass(OutputError, Video3DError)
+@pytest.mark.parametrize("error,code", [(InputError, 2), (DeviceError, 2), (OutputError, 3), (DetectorError, 4),
+                                        (Video3DError, 1)])
+def test_each_user_error_is_one_line_and_its_exit_status(error, code, capsys):
+    """The README's table of exit statuses: the CLI turns each error into its status and one line on stderr."""
+    import typer
+
+    from video3d.cli import run
+
+    def fails():
+        raise error("what went wrong")
+
+    with pytest.raises(typer.Exit) as info:
+        run(fails)
+    assert info.value.exit_code == code
+    assert capsys.readouterr().err == "error: what went wrong\n"
 
 
 def test_rotated_phone_video_is_decoded_upright(tmp_path):

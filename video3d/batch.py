@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable, Protocol
 
 from .errors import InputError, OutputError, Video3DError
+from .signals import handle_signals
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mts",
                   ".m2ts", ".3gp", ".ogv"}
@@ -257,8 +258,6 @@ def _init_process(options: dict, threads: int, cores) -> None:
     """A local worker: its own cores (so OpenVINO, torch and ffmpeg stay on them), Ctrl-C left to the driver,
     SIGTERM unwinding so temporary files go, the models loaded once."""
     global _WORKER
-    from .cli import handle_signals
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     handle_signals()
     if cores is not None and hasattr(os, "sched_setaffinity"):

@@ -21,20 +21,39 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
 from rich.text import Text
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
 from .detector import DEFAULT_DETECTOR, DETECTOR_ENV
 from .errors import Video3DError
-from .lifters import list_lifters
-from .pipeline import SMOOTHING, DEFAULT_SMOOTHING
+from .signals import Terminated, check_signals, handle_signals, pending_signal
+from .smoothing import DEFAULT_SMOOTHING, SMOOTHING
 
 err_console = Console(stderr=True)
 out_console = Console()
 
 
+def untyped_flags(params: list) -> list:
+    """Typer's rich help prints a type, "<bool>", beside every flag (--force, --no-video, --help) as if it took a
+    value: a flag shows none."""
+    for param in params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    return params
+
+
+class Command(TyperCommand):
+    """Every command of the CLI: its help shows flags without a type."""
+
+    def get_params(self, ctx) -> list:
+        return untyped_flags(super().get_params(ctx))
+
+
 class OneLineErrors(TyperGroup):
     """Report usage errors (a missing file, a bad option) as one line on stderr, not a panel."""
+
+    def get_params(self, ctx) -> list:
+        return untyped_flags(super().get_params(ctx))
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
@@ -52,46 +71,13 @@ class OneLineErrors(TyperGroup):
         except Terminated as exc:
             typer.echo(f"terminated by {exc.name}", err=True)
             code = 128 + exc.signum
-        if _pending_signals and code == 0:  # a signal lost where nothing checked for it: still not a success
-            name = signal.Signals(_pending_signals[0]).name
-            typer.echo(f"terminated by {name}", err=True)
-            code = 128 + _pending_signals[0]
+        lost = pending_signal()
+        if lost is not None and code == 0:  # a signal lost where nothing checked for it: still not a success
+            typer.echo(f"terminated by {signal.Signals(lost).name}", err=True)
+            code = 128 + lost
         if standalone_mode:
             sys.exit(code)
         return code
-
-
-class Terminated(BaseException):
-    """SIGTERM or SIGHUP, raised where the program is so that it unwinds as for Ctrl-C: every ``with`` block
-    removes its temporary files, child processes are stopped, exit handlers run; exit status 128 + signal."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-        self.name = signal.Signals(signum).name
-
-
-_pending_signals: list[int] = []
-
-
-def _terminate(signum, frame) -> None:
-    _pending_signals.append(signum)
-    raise Terminated(signum)
-
-
-def check_signals() -> None:
-    """Raise Terminated again for a signal whose exception was swallowed: a handler that raises while Python
-    runs a callback whose exceptions are only printed (e.g. importlib's module-lock weakref callback) loses
-    it. The progress reporters call this for every frame and step."""
-    if _pending_signals:
-        raise Terminated(_pending_signals[0])
-
-
-def handle_signals() -> None:
-    """SIGTERM and SIGHUP end the run like SIGINT does (Python's default for them is to die on the spot,
-    leaving temporary files and folders behind)."""
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _terminate)
 
 
 app = typer.Typer(
@@ -101,9 +87,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-LifterName = Enum("LifterName", {name: name for name in list_lifters()}, type=str)
-
 
 class Precision(str, Enum):
     fp32 = "fp32"
@@ -123,7 +106,18 @@ class Device(str, Enum):
 
 
 # --- shared options ----------------------------------------------------------------------------
-LifterOpt = Annotated[LifterName, typer.Option("--lifter", help="2D-to-3D lifter.")]
+def parse_lifter(value: str) -> str:
+    """A registered lifter's name. The registry is read here, when a command runs, not when the CLI starts: it
+    imports the models, and so torch (seconds), which --help and most errors do not need."""
+    from .lifters import list_lifters
+
+    if value not in list_lifters():
+        raise typer.BadParameter(f"unknown lifter {value!r}; valid lifters: {', '.join(list_lifters())}")
+    return value
+
+
+LifterOpt = Annotated[str, typer.Option("--lifter", parser=parse_lifter, help=(
+    "2D-to-3D lifter (`video3d lifters` lists them)."))]
 WeightsOpt = Annotated[Optional[Path], typer.Option(
     "--weights", exists=True, dir_okay=False, help="Lifter checkpoint; default: the shipped weights/<lifter>_<frames>f.pt.")]
 DeviceOpt = Annotated[Device, typer.Option("--device", help="Where the networks run: auto picks cuda when available.")]
@@ -179,6 +173,11 @@ WindowsOpt = Annotated[Windows, typer.Option("--windows", help=(
     "Sequence-to-sequence lifters (stcformer): blend = windows a third of a window apart, every output used, "
     "weighted to each window's centre (fast); centre = one window per frame, its centre output only (the papers' "
     "protocol)."))]
+class Dataset(str, Enum):
+    h36m = "h36m"
+    humaneva = "humaneva"
+
+
 class Quality(str, Enum):
     balanced = "balanced"
     fast = "fast"
@@ -192,13 +191,13 @@ StrictOpt = Annotated[bool, typer.Option("--strict", help=(
     "Fail (exit 2) on a truncated or damaged video instead of warning and keeping the frames that decode."))]
 
 
-def parse_export(value: str) -> tuple[str, ...]:
+def parse_export(value: str, option: str = "--export") -> tuple[str, ...]:
     from .exports import parse_formats
 
     try:
         return tuple(parse_formats(value))
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="'--export'") from None
+        raise typer.BadParameter(str(exc), param_hint=f"'{option}'") from None
 
 
 def parse_size(value: str | None) -> tuple[int, int] | None:
@@ -227,8 +226,11 @@ def parse_persons(value: str) -> int | str:
 
 # --- progress and errors -------------------------------------------------------------------------
 class RateColumn(ProgressColumn):
+    """The recent rate while a stage runs; once it is done, its mean over the stage (as the summary gives it:
+    rich's own estimate leaves out the time before the first step, e.g. loading the detector)."""
+
     def render(self, task) -> Text:
-        speed = task.finished_speed or task.speed
+        speed = task.completed / task.finished_time if task.finished and task.finished_time else task.speed
         return Text(f"{speed:6.1f} {task.fields.get('unit', 'frames')}/s" if speed else "", style="cyan")
 
 
@@ -247,7 +249,6 @@ class RichProgress:
         self.task = self.bar.add_task(stage, total=total, unit=self.unit)
 
     def advance(self, n: int = 1) -> None:
-        check_signals()
         self.bar.advance(self.task, n)
 
     def stop(self) -> None:
@@ -276,7 +277,9 @@ def run(fn, *args, **kwargs):
         fail(f"internal error: {type(exc).__name__}: {exc} (set VIDEO3D_DEBUG=1 for the traceback)", 1)
 
 
-def summary(result, outputs: list[Path]) -> None:
+def summary(result, outputs: list[Path], lifted: bool = True) -> None:
+    """The stages' times, the people, the warnings and, where this command lifted (``lifted``), how each
+    person's 2D was prepared; then the files written (stdout)."""
     table = Table(title="video3d", show_header=True, header_style="bold")
     table.add_column("stage")
     table.add_column("seconds", justify="right")
@@ -290,12 +293,12 @@ def summary(result, outputs: list[Path]) -> None:
                       f"{', '.join(str(i) for i in result.track_ids)})", highlight=False)
     for line in result.warnings:
         err_console.print(f"warning: {line}", style="yellow", markup=False, highlight=False, soft_wrap=True)
-    if result.input_scale is not None:
+    if lifted and result.input_scale is not None:
         for track, factor in zip(result.track_ids, result.input_scale):
             if factor != 1.0:
                 err_console.print(f"track {track}: 2D scaled x{factor:.2f} to the lifter's training size "
                                   "(--no-rescale: as detected)", highlight=False, soft_wrap=True)
-    if result.swaps_fixed is not None:
+    if lifted and result.swaps_fixed is not None:
         for track, frames in zip(result.track_ids, result.swaps_fixed):
             if frames:
                 err_console.print(f"track {track}: left/right labels exchanged in {frames} frame"
@@ -306,13 +309,13 @@ def summary(result, outputs: list[Path]) -> None:
 
 
 # --- commands --------------------------------------------------------------------------------------
-@app.command()
+@app.command(cls=Command)
 def reconstruct(
     video: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Input video (any format ffmpeg reads).")],
     output_dir: Annotated[Optional[Path], typer.Option(
         "--output-dir", "-o", help="Output folder (made when the first file is written); default ./video3d_output. "
                                    "Files are named after the input: <name>_poses.npz, <name>_3d.mp4.")] = None,
-    lifter: LifterOpt = LifterName("gastnet"),
+    lifter: LifterOpt = "gastnet",
     weights: WeightsOpt = None,
     detector: DetectorOpt = None,
     persons: PersonsOpt = "1",
@@ -338,14 +341,14 @@ def reconstruct(
 
     n = parse_persons(persons)
     formats = parse_export(export)
-    out = run(reconstruct_fn, video, output_dir=output_dir, lifter=lifter.value, weights=weights, detector=detector,
+    out = run(reconstruct_fn, video, output_dir=output_dir, lifter=lifter, weights=weights, detector=detector,
               persons=n, device=device.value, write_video=not no_video, keypoints=keypoints, smooth=smooth.value,
               rescale=rescale, trajectory=trajectory, rebase=rebase.value, export=formats, up=up.value, force=force,
               windows=windows.value, strict=strict, quality=quality.value, fix_swaps=fix_swaps, progress=RichProgress())
     summary(out.result, [p for p in (out.npz, *out.exports, out.video) if p is not None])
 
 
-@app.command()
+@app.command(cls=Command)
 def batch(
     inputs: Annotated[list[str], typer.Argument(help=(
         "Videos, folders (searched recursively for videos) and glob patterns (quote them: 'clips/**/*.mp4').")
@@ -369,7 +372,7 @@ def batch(
         "Ray cluster to join (e.g. ray://head:10001 or 'auto'); default: a local Ray.")
     )] = None,
     gpus: Annotated[float, typer.Option("--gpus", min=0, help="GPUs per Ray task (fractions allowed).")] = 0.0,
-    lifter: LifterOpt = LifterName("gastnet"),
+    lifter: LifterOpt = "gastnet",
     weights: WeightsOpt = None,
     detector: DetectorOpt = None,
     persons: PersonsOpt = "1",
@@ -396,7 +399,7 @@ def batch(
     formats = parse_export(export)
     report = run(batch_fn, inputs, output_dir, jobs=jobs, backend="ray" if ray or ray_address else "process",
                  threads=threads, retry_failed=retry_failed, force=force, ray_address=ray_address, num_gpus=gpus,
-                 progress=BatchBar(), lifter=lifter.value, weights=weights, detector=detector, persons=n,
+                 progress=BatchBar(), lifter=lifter, weights=weights, detector=detector, persons=n,
                  device=device.value, write_video=not no_video, smooth=smooth.value, rescale=rescale,
                  trajectory=trajectory, rebase=rebase.value, export=formats, up=up.value, windows=windows.value,
                  strict=strict, quality=quality.value, fix_swaps=fix_swaps)
@@ -448,15 +451,17 @@ def batch_summary(report, output_dir: Path) -> None:
             table.add_row({"skipped": "done before (skipped)", "skipped-failed": "failed before (skipped; "
                            "--retry-failed)"}.get(status, status), str(report.count(status)))
     err_console.print(table)
-    err_console.print(f"{report.count('done')} videos in {report.seconds:.0f} s ({report.videos_per_minute:.1f} "
-                      f"videos/min); manifest: {output_dir / 'manifest.jsonl'}", highlight=False)
+    videos = len(report.outcomes)
+    err_console.print(f"{report.count('done')} of {videos} video{'s' if videos != 1 else ''} reconstructed in "
+                      f"{report.seconds:.0f} s ({report.videos_per_minute:.1f} videos/min); manifest: "
+                      f"{output_dir / 'manifest.jsonl'}", highlight=False, soft_wrap=True)
     for outcome in report.failed:
         where = "" if str(outcome.job.input) in outcome.error else f"{outcome.job.input}: "
         err_console.print(f"failed: {where}{outcome.error}", style="red", markup=False,
                           highlight=False, soft_wrap=True)
 
 
-@app.command()
+@app.command(cls=Command)
 def detect(
     video: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Input video.")],
     output: Annotated[Optional[Path], typer.Option(
@@ -480,14 +485,14 @@ def detect(
     summary(result, [output])
 
 
-@app.command()
+@app.command(cls=Command)
 def lift(
     keypoints: Annotated[Path, typer.Argument(exists=True, help=(
         "2D keypoints: an npz with keypoints_2d ((P,) T, J, 2 or 3), layout_2d (coco17 or h36m17) and frame_size "
         "(w, h), e.g. from `video3d detect`; an OpenPose output folder; or a COCO-format JSON file."))],
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", dir_okay=False, help="Output npz; default <input>_3d.npz beside the input.")] = None,
-    lifter: LifterOpt = LifterName("gastnet"),
+    lifter: LifterOpt = "gastnet",
     weights: WeightsOpt = None,
     device: DeviceOpt = Device.auto,
     fps: Annotated[Optional[float], typer.Option("--fps", min=0.001, help="Frame rate, if the input has none.")] = None,
@@ -517,7 +522,7 @@ def lift(
     run(check_output, output, force)
     result = run(load_keypoints, keypoints, fps=fps, frame_size=size)
     run(check_exports, output.with_name(output.stem), list(formats), force, track_ids=result.track_ids)
-    run(lift_fn, result, lifter=lifter.value, weights=weights, device=device.value, smooth=smooth.value,
+    run(lift_fn, result, lifter=lifter, weights=weights, device=device.value, smooth=smooth.value,
         rescale=rescale, windows=windows.value, fix_swaps=fix_swaps, progress=RichProgress())
     run(place, result, trajectory=trajectory, rebase=rebase.value)
     run(result.save_npz, output, force=force)
@@ -525,7 +530,7 @@ def lift(
     summary(result, [output, *extra])
 
 
-@app.command("export")
+@app.command("export", cls=Command)
 def export_cmd(
     poses: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="npz from `video3d lift` or `reconstruct`.")],
     formats: Annotated[str, typer.Option("--format", "-f", help="Comma-separated: json, csv, bvh.")] = "bvh",
@@ -543,7 +548,9 @@ def export_cmd(
     from .pipeline import place
     from .results import load_npz
 
-    chosen = [f for f in parse_export(formats) if f != "npz"]
+    chosen = [f for f in parse_export(formats, "--format") if f != "npz"]
+    if not chosen:
+        raise typer.BadParameter("the poses are an npz already; choose json, csv or bvh", param_hint="'--format'")
     result = run(load_npz, poses)
     if not result.persons_3d:
         fail(f"{poses} holds 2D keypoints only; lift them first (video3d lift)", InputError.exit_code)
@@ -560,7 +567,7 @@ def export_cmd(
         out_console.print(str(path), highlight=False)
 
 
-@app.command()
+@app.command(cls=Command)
 def render(
     video: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The video the poses were made from.")],
     poses: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="npz from `video3d lift` or `reconstruct`.")],
@@ -579,13 +586,13 @@ def render(
     result = run(load_npz, poses)
     run(render_fn, video, result, output, force=force, azimuth=azimuth, elevation=elevation, quality=quality.value,
         progress=RichProgress())
-    summary(result, [output])
+    summary(result, [output], lifted=False)
 
 
-@app.command()
+@app.command(cls=Command)
 def lifters() -> None:
     """List the lifters, their frame counts and the shipped weights with their measured accuracy."""
-    from .lifters import default_weights, get_spec, load_checkpoint
+    from .lifters import default_weights, get_spec, list_lifters, load_checkpoint
 
     table = Table(show_header=True, header_style="bold")
     for col in ("lifter", "frames", "weights", "P1 mm", "P2 mm", "parameters"):
@@ -607,12 +614,12 @@ def lifters() -> None:
     out_console.print(table)
 
 
-@app.command()
+@app.command(cls=Command)
 def train(
     data: Annotated[Path, typer.Option("--data", exists=True, dir_okay=False, help=(
         "Human3.6M 3D poses in VideoPose3D's format (data_3d_h36m.npz or the 17-joint file).")
     )],
-    lifter: LifterOpt = LifterName("gastnet"),
+    lifter: LifterOpt = "gastnet",
     frames: Annotated[Optional[int], typer.Option("--frames", help=(
         "Window length, one of the lifter's presets (default: the lifter's default).")
     )] = None,
@@ -660,6 +667,13 @@ def train(
         "Probability per sample of the window filmed again through a random virtual camera (any azimuth, "
         "elevation -10 to 40 degrees, 2.5-20 m, 20-79 degrees across) and scaled to the typical size as lift does.")
     )] = 0.0,
+    detector_errors: Annotated[Optional[Path], typer.Option("--detector-errors", exists=True, dir_okay=False, help=(
+        "A bank of a detector's 2D errors recorded on rendered clips (scripts/detector_errors.py): windows get "
+        "them, from the same view of the person, instead of COCO synthesis and noise.")
+    )] = None,
+    detector_errors_p: Annotated[float, typer.Option("--detector-errors-p", min=0.0, max=1.0, help=(
+        "Probability per sample of the detector's recorded errors (with --detector-errors).")
+    )] = 0.5,
     max_hours: Annotated[Optional[float], typer.Option("--max-hours", help=(
         "Stop cleanly after this many hours (resume later with the same command).")
     )] = None,
@@ -691,13 +705,14 @@ def train(
     from .lifters import get_spec
     from .training import TrainConfig, parse_duration, train as train_fn
 
-    spec = get_spec(lifter.value)
+    spec = get_spec(lifter)
     frames = frames or spec.default_frames
-    cfg = run(TrainConfig.for_lifter, str(data), lifter.value, recipe=recipe, frames=frames,
-              out=str(out or Path("runs") / f"{lifter.value}_{frames}f"), epochs=epochs, batch_size=batch_size,
+    cfg = run(TrainConfig.for_lifter, str(data), lifter, recipe=recipe, frames=frames,
+              out=str(out or Path("runs") / f"{lifter}_{frames}f"), epochs=epochs, batch_size=batch_size,
               lr=lr, lr_decay=lr_decay, warmup_steps=warmup_steps, optimizer=optimizer, weight_decay=weight_decay, subsample=subsample,
               samples_per_epoch=samples_per_epoch, val_subjects=tuple(val_subjects) if val_subjects else None, seed=seed, device=device.value, flip=flip, noise=noise,
               joint_dropout=joint_dropout, coco_synthesis=coco_synthesis, virtual_cameras=virtual_cameras,
+              detector_errors=str(detector_errors) if detector_errors else None, detector_errors_p=detector_errors_p,
               max_hours=max_hours,
               budget_minutes=run(parse_duration, budget) if budget else None, probe_windows=probe_windows,
               precision=precision.value, compile=compile_, data_loop=data_loop.value,
@@ -771,10 +786,16 @@ class TrainProgress:
             self.bar.stop()
 
 
-@app.command()
+@app.command(cls=Command)
 def evaluate(
-    data: Annotated[Path, typer.Option("--data", exists=True, dir_okay=False, help="Human3.6M 3D poses (VideoPose3D format).")],
-    lifter: LifterOpt = LifterName("gastnet"),
+    data: Annotated[Path, typer.Option("--data", exists=True, dir_okay=False, help=(
+        "3D poses in VideoPose3D's format: Human3.6M's, or HumanEva-I's with --dataset humaneva.")
+    )],
+    dataset: Annotated[Dataset, typer.Option("--dataset", help=(
+        "h36m: the Human3.6M protocol; humaneva: HumanEva-I's Walking/Jog/Box (Validate/S1-S3, GT 2D of the three "
+        "colour cameras), P-MPJPE on the 14 joints it shares with Human3.6M: a cross-dataset check.")
+    )] = Dataset.h36m,
+    lifter: LifterOpt = "gastnet",
     weights: WeightsOpt = None,
     subjects: Annotated[str, typer.Option("--subjects", help="Comma-separated test subjects.")] = "S9,S11",
     actions: Annotated[Optional[str], typer.Option("--actions", help="Comma-separated action prefixes (default all).")] = None,
@@ -800,14 +821,19 @@ def evaluate(
     windows: WindowsOpt = Windows.blend,
     force: ForceOpt = False,
 ) -> None:
-    """Human3.6M protocol: P1 MPJPE, P2 P-MPJPE, N-MPJPE and MPJVE per action and their mean."""
+    """Human3.6M protocol: P1 MPJPE, P2 P-MPJPE, N-MPJPE and MPJVE per action and their mean (or HumanEva-I's)."""
     from .evaluation import Perturbation, evaluate as evaluate_fn
     from .io import AtomicPath, check_output
     from .lifters import create_lifter
 
     if json_out is not None:
         run(check_output, json_out, force)
-    model = run(create_lifter, lifter.value, weights=weights, device=device.value)
+    model = run(create_lifter, lifter, weights=weights, device=device.value)
+    if dataset is Dataset.humaneva:
+        if noise_px or drift_px or coco_synthesis or max_frames or cameras or actions:
+            fail("--dataset humaneva takes no perturbation, --max-frames, --cameras or --actions", 2)
+        _evaluate_humaneva(model, data, data_2d, None if subjects == "S9,S11" else subjects, flip, windows, json_out, force)
+        return
     start = time.perf_counter()
     report = run(evaluate_fn, model, data, subjects=[s.strip() for s in subjects.split(",") if s.strip()],
                  actions=actions.split(",") if actions else None, cameras=cameras.split(",") if cameras else None,
@@ -834,12 +860,44 @@ def evaluate(
         out_console.print(str(json_out), highlight=False)
 
 
+def _evaluate_humaneva(model, data: Path, data_2d: Path | None, subjects: str | None, flip: bool, windows: Windows,
+                       json_out: Path | None, force: bool) -> None:
+    """``evaluate --dataset humaneva``: the table of P-MPJPE per action and subject."""
+    from .evaluation import evaluate_humaneva
+    from .io import AtomicPath
+
+    if data_2d is None:  # VideoPose3D's names: the 2D file lies beside the 3D one
+        data_2d = data.with_name("data_2d_humaneva15_gt.npz")
+        if not data_2d.is_file():
+            fail(f"no --data-2d given and no {data_2d.name} beside {data}", 2)
+    start = time.perf_counter()
+    report = run(evaluate_humaneva, model, data, data_2d,
+                 subjects=[s.strip() for s in subjects.split(",") if s.strip()] if subjects else None,
+                 flip=flip, windows=windows.value, progress=RichProgress())
+    table = Table(title=f"{model.name} ({report.weights}), HumanEva-I, GT 2D, P-MPJPE on 14 shared joints, "
+                        f"{'flip TTA' if flip else 'no TTA'}", header_style="bold")
+    for col in ("action", "frames", *report.subjects, "all"):
+        table.add_column(col, justify="right" if col != "action" else "left")
+    for name, (n, err) in sorted(report.actions.items()):
+        cells = [f"{report.per_subject[f'{name} {s}']:.1f}" if f"{name} {s}" in report.per_subject else "-"
+                 for s in report.subjects]
+        table.add_row(name, str(n), *cells, f"{err:.1f}")
+    table.add_row("Average", str(report.frames), *[""] * len(report.subjects), f"{report.average:.1f}", style="bold")
+    out_console.print(table)
+    out_console.print(f"mm; the 2D scaled to the lifter's typical input size as lift does; "
+                      f"{time.perf_counter() - start:.0f} s", highlight=False)
+    if json_out is not None:
+        with AtomicPath(json_out, force=force) as a:
+            a.tmp.write_text(json.dumps(report.to_dict(), indent=2))
+        out_console.print(str(json_out), highlight=False)
+
+
 data_app = typer.Typer(cls=OneLineErrors, no_args_is_help=True, add_completion=False,
                        help="Training data: a compact copy of Human3.6M's 3D poses to move to a training machine.")
 app.add_typer(data_app, name="data")
 
 
-@data_app.command("pack")
+@data_app.command("pack", cls=Command)
 def data_pack(
     src: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help=(
         "VideoPose3D's data_3d_h36m.npz (32 or 17 joints).")
@@ -858,7 +916,7 @@ def data_pack(
     out_console.print(str(dst), highlight=False)
 
 
-@data_app.command("unpack")
+@data_app.command("unpack", cls=Command)
 def data_unpack(
     src: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A file written by `video3d data pack`.")],
     dst: Annotated[Path, typer.Argument(dir_okay=False, help="VideoPose3D-format npz to write.")],
@@ -871,7 +929,7 @@ def data_unpack(
     out_console.print(str(dst), highlight=False)
 
 
-@app.command()
+@app.command(cls=Command)
 def version() -> None:
     """Print the version."""
     out_console.print(f"video3d {__version__}", highlight=False)

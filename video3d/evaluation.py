@@ -18,8 +18,8 @@ import numpy as np
 
 from .data.h36m import TEST_SUBJECTS, Sequence, load_sequences
 from .lifters import Lifter
-from .metrics import n_mpjpe, p_mpjpe, per_joint_errors
-from .metrics import mpjpe as mpjpe_fn
+from .metrics import mpjve, n_mpjpe, p_mpjpe, per_joint_errors, procrustes_align
+from .missing import drop_joint_spans
 from .progress import Progress, stage
 
 METRICS = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve")
@@ -80,7 +80,7 @@ def sequence_errors(predicted: np.ndarray, target: np.ndarray) -> dict[str, floa
         "mpjpe": 1000 * per_joint_errors(predicted, target).mean(-1).sum(),
         "p_mpjpe": 1000 * p_mpjpe(predicted, target) * n,
         "n_mpjpe": 1000 * n_mpjpe(predicted, target) * n,
-        "mpjve": 1000 * mpjpe_fn(np.diff(predicted, axis=0), np.diff(target, axis=0)) * (n - 1) if n > 1 else 0.0,
+        "mpjve": 1000 * mpjve(predicted, target) * (n - 1) if n > 1 else 0.0,
         "frames": n, "velocity_frames": max(n - 1, 0),
     }
     return out
@@ -119,8 +119,6 @@ class Perturbation:
         if self.noise_px > 0:
             out += rng.normal(0, self.noise_px, out.shape).astype(np.float32)
         if self.dropped_joints > 0:
-            from .training import drop_joint_spans
-
             n = len(out) // 50 * 50
             chunks = out[:n].reshape(-1, 50, *out.shape[1:])  # a view: filled in place
             drop_joint_spans(chunks, rng, self.dropped_joints, max_len=25)
@@ -179,4 +177,67 @@ def evaluate_sequences(lifter: Lifter, sequences: list[Sequence], subjects=TEST_
         n, nv = s["frames"], max(s["velocity_frames"], 1)
         report.actions[group] = ActionScore(int(n), s["mpjpe"] / n, s["p_mpjpe"] / n, s["n_mpjpe"] / n,
                                             s["mpjve"] / nv)
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+# HumanEva-I: a cross-dataset check (``video3d evaluate --dataset humaneva``)
+# --------------------------------------------------------------------------------------------
+@dataclass
+class HumanEvaReport:
+    lifter: str
+    weights: str
+    subjects: list[str]
+    flip: bool
+    rescale: bool
+    actions: dict[str, tuple[int, float]] = field(default_factory=dict)  # group -> (frames, P-MPJPE mm)
+    per_subject: dict[str, float] = field(default_factory=dict)  # "Walking Validate/S1" -> P-MPJPE mm
+
+    @property
+    def average(self) -> float:
+        return float(np.mean([e for _, e in self.actions.values()]))
+
+    @property
+    def frames(self) -> int:
+        return int(sum(n for n, _ in self.actions.values()))
+
+    def to_dict(self) -> dict:
+        return {"lifter": self.lifter, "weights": self.weights, "subjects": self.subjects, "flip_tta": self.flip,
+                "rescale": self.rescale,
+                "protocol": "HumanEva-I (VideoPose3D's files), GT 2D of the three colour cameras, every frame of the "
+                            "Walking, Jog and Box chunks; P-MPJPE on the 14 joints HumanEva shares with Human3.6M, "
+                            "pooled over frames per action, then the mean over actions; mm",
+                "actions": {k: {"frames": n, "p_mpjpe": e} for k, (n, e) in sorted(self.actions.items())},
+                "per_subject": dict(sorted(self.per_subject.items())), "average_p_mpjpe": self.average,
+                "frames": self.frames}
+
+
+def evaluate_humaneva(lifter: Lifter, data_3d: str | Path, data_2d: str | Path, subjects=None, actions=None,
+                      flip: bool = True, rescale: bool = True, windows: str = "blend",
+                      progress: Progress | None = None) -> HumanEvaReport:
+    """Lift HumanEva-I's GT 2D (made Human3.6M-17, ``data.humaneva.to_h36m17``), normalised by the frame width as
+    ``lift`` does and, with ``rescale``, scaled to the lifter's typical input size as ``lift`` does (HumanEva's
+    cameras see people at other sizes than Human3.6M's); P-MPJPE on the shared joints."""
+    from .data import humaneva as he
+    from .geometry import fit_scale, normalize_screen_coordinates, rescale_about_root
+
+    takes = he.load_takes(data_3d, data_2d, subjects or he.TEST_SUBJECTS, actions or he.TEST_ACTIONS)
+    sums: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+    per_subject: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+    shared = list(he.H36M_OF_HE15)
+    with stage(progress, "evaluate", sum(len(t.positions_3d) for t in takes)) as bar:
+        for take in takes:
+            x = normalize_screen_coordinates(he.to_h36m17(take.keypoints_2d), *he.FRAME_SIZE)
+            if rescale:
+                x = rescale_about_root(x, fit_scale(x, lifter.input_spread))
+            pred = lifter.predict(x, flip=flip, windows=windows)[:, shared]  # (N, 15, 3) in HumanEva's order
+            err = 1000 * np.linalg.norm(procrustes_align(pred, take.positions_3d) - take.positions_3d, axis=-1).mean(-1)
+            for table, key in ((sums, take.action_group), (per_subject, f"{take.action_group} {take.subject}")):
+                table[key][0] += len(err)
+                table[key][1] += float(err.sum())
+            bar.advance(len(err))
+    report = HumanEvaReport(lifter.name, str(lifter.weights_path or "untrained"),
+                            list(subjects or he.TEST_SUBJECTS), flip, rescale)
+    report.actions = {k: (int(n), s / n) for k, (n, s) in sums.items()}
+    report.per_subject = {k: s / n for k, (n, s) in per_subject.items()}
     return report

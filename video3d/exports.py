@@ -39,15 +39,6 @@ def euler_zxy(R: np.ndarray) -> np.ndarray:
     return np.degrees(np.stack([z, x, y], axis=-1))
 
 
-def rotation_zxy(angles: np.ndarray) -> np.ndarray:
-    z, x, y = np.radians(angles[..., 0]), np.radians(angles[..., 1]), np.radians(angles[..., 2])
-    c, s = np.cos, np.sin
-    Rz = np.stack([c(z), -s(z), 0 * z, s(z), c(z), 0 * z, 0 * z, 0 * z, 1 + 0 * z], -1).reshape(z.shape + (3, 3))
-    Rx = np.stack([1 + 0 * x, 0 * x, 0 * x, 0 * x, c(x), -s(x), 0 * x, s(x), c(x)], -1).reshape(x.shape + (3, 3))
-    Ry = np.stack([c(y), 0 * y, s(y), 0 * y, 1 + 0 * y, 0 * y, -s(y), 0 * y, c(y)], -1).reshape(y.shape + (3, 3))
-    return Rz @ Rx @ Ry
-
-
 def bvh_text(skel: FittedSkeleton, fps: float, up: str = "y") -> str:
     """The BVH of a fitted skeleton; positions in metres."""
     if up not in UP_AXES:
@@ -119,10 +110,6 @@ def skipped_people(result: PoseResult) -> list[int]:
     return [int(p.track_id) for p, v in zip(result.persons_2d, result.valid()) if not v.any()]
 
 
-def write_bvh(result: PoseResult, stem: Path, up: str = "y", force: bool = False) -> list[Path]:
-    return [_write_text(path, text, force) for path, text in bvh_texts(result, stem, up).items()]
-
-
 def _write_text(path: Path, text: str, force: bool) -> Path:
     with AtomicPath(path, force=force) as a:
         a.tmp.write_text(text)
@@ -143,10 +130,6 @@ def _meta(result: PoseResult) -> dict:
     }
 
 
-def write_json(result: PoseResult, path: Path, force: bool = False) -> Path:
-    return _write_text(path, json_text(result), force)
-
-
 def json_text(result: PoseResult) -> str:
     world = result.world.poses
     cam = result.keypoints_3d()
@@ -164,10 +147,6 @@ def json_text(result: PoseResult) -> str:
 
 CSV_COLUMNS = ("frame", "time_s", "track_id", "joint_index", "joint", "valid", "camera_x_m", "camera_y_m",
                "camera_z_m", "world_x_m", "world_y_m", "world_z_m")
-
-
-def write_csv(result: PoseResult, path: Path, force: bool = False) -> Path:
-    return _write_text(path, csv_text(result), force)
 
 
 def csv_text(result: PoseResult) -> str:

@@ -32,10 +32,6 @@ def world_to_camera(x: np.ndarray, orientation: np.ndarray, translation: np.ndar
     return qrot(qinverse(orientation), x - np.asarray(translation, dtype=x.dtype))
 
 
-def camera_to_world(x: np.ndarray, orientation: np.ndarray, translation: np.ndarray) -> np.ndarray:
-    return qrot(np.asarray(orientation), x) + np.asarray(translation, dtype=x.dtype)
-
-
 def project_to_2d(x: np.ndarray, intrinsics: dict) -> np.ndarray:
     """Project camera-space points (..., 3) to pixels (..., 2) with radial and tangential distortion."""
     f = np.asarray(intrinsics["focal_length"], dtype=np.float64)
@@ -53,20 +49,6 @@ def project_to_2d(x: np.ndarray, intrinsics: dict) -> np.ndarray:
 def normalize_screen_coordinates(x: np.ndarray, w: float, h: float) -> np.ndarray:
     """Pixels -> [-1, 1] along x, aspect kept along y (the lifters' input)."""
     return x / w * 2.0 - np.array([1.0, h / w], dtype=x.dtype)
-
-
-def image_coordinates(x: np.ndarray, w: float, h: float) -> np.ndarray:
-    """Inverse of normalize_screen_coordinates."""
-    return (x + np.array([1.0, h / w], dtype=x.dtype)) * w / 2.0
-
-
-def rotation_matrix_from_quaternion(q: np.ndarray) -> np.ndarray:
-    w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
 
 
 def solve_translation(keypoints_2d: np.ndarray, poses_3d: np.ndarray, focal: float, center: tuple[float, float],

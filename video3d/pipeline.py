@@ -10,6 +10,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,17 +19,18 @@ from .errors import InputError, Video3DError
 from .geometry import fit_scale, normalize_screen_coordinates, rescale_about_root
 from .io import check_output
 from .layouts import coco17_to_h36m17
-from .lifters import Lifter, create_lifter
 from .progress import Progress, stage
-from .render import Scene3D, SideBySideRenderer
 from .repair import fix_left_right
 from .results import PoseResult
 from .sequence import PoseSequence
-from .smoothing import OneEuro, SavitzkyGolay
+from .smoothing import DEFAULT_SMOOTHING, SMOOTHING
 from .tracks import TrackBuilder, lifter_input, segments, select_persons, stitch_tracks
 from .video import (DecodeReport, VideoInfo, VideoWriter, frame_timestamps, is_constant_rate, probe,
                     read_frames)
 from .world import estimate_roots, to_world
+
+if TYPE_CHECKING:  # the lifters import torch, the renderer cv2: both where they are used, not at import
+    from .lifters import Lifter
 
 DEFAULT_OUTPUT_DIR = Path("video3d_output")
 MIN_JOINTS_PRESENT = 9  # a frame counts as 'person seen' with at least this many H36M joints
@@ -93,18 +95,6 @@ def to_h36m(seq: PoseSequence) -> PoseSequence:
     raise InputError(f"cannot convert the {seq.layout} layout to h36m17")
 
 
-SMOOTHING = {  # preset -> (filter on the 2D before lifting, filter on the 3D after)
-    "none": (None, None),
-    "light": (None, OneEuro(min_cutoff=1.5, beta=1.0)),  # 3D only; the cutoff rises fast with speed
-    "strong": (OneEuro(min_cutoff=1.0, beta=0.5), OneEuro(min_cutoff=0.5, beta=0.3)),
-    "savgol": (None, SavitzkyGolay(seconds=0.18, order=2)),  # centred: no lag
-}
-# Chosen by benchmarks/smoothing.py with the shipped GAST-Net weights (S9/S11 camera 0, 2D corrupted like a
-# detector's): savgol keeps the MPJPE of none (57.7 vs 57.8 mm) with 3.9x less jitter (acceleration error
-# 1.85 vs 7.25 mm/frame^2); light costs 1.3 mm; strong 14.6 mm.
-DEFAULT_SMOOTHING = "savgol"
-
-
 def _smooth_2d(x: np.ndarray, filt, fps: float) -> np.ndarray:
     """Filter 2D pixels in units of the person's height, so one preset fits near and far people."""
     height = float(np.nanmedian(x[..., 1].max(-1) - x[..., 1].min(-1))) or 1.0
@@ -129,6 +119,8 @@ def lift(result: PoseResult, lifter: str | Lifter = "gastnet", weights: str | os
     well enough to lift is a warning; nobody at all, an InputError."""
     if smooth not in SMOOTHING:
         raise InputError(f"unknown smoothing {smooth!r}; choose from {', '.join(SMOOTHING)}")
+    from .lifters import Lifter, create_lifter
+
     filt_2d, filt_3d = SMOOTHING[smooth]
     start = time.perf_counter()
     model = lifter if isinstance(lifter, Lifter) else create_lifter(lifter, weights=weights, device=device)
@@ -215,6 +207,8 @@ def render(video: str | os.PathLike, result: PoseResult, output: str | os.PathLi
     """Write the side-by-side video: exactly the input's frames, each at its own time (a variable frame rate
     is kept), with the input's audio. ``quality`` (a key of ``QUALITY``) picks the x264 preset; ``preset`` names
     one directly instead."""
+    from .render import Scene3D, SideBySideRenderer
+
     if quality not in QUALITY:
         raise InputError(f"quality is one of {', '.join(QUALITY)}, not {quality!r}")
     preset = preset or QUALITY[quality]
@@ -302,6 +296,7 @@ def reconstruct(video: str | os.PathLike, output_dir: str | os.PathLike | None =
     loaded models (``Lifter``, ``PoseDetector``), reused across videos."""
     from .exports import check_exports, export as export_fn
     from .importers import load_keypoints
+    from .lifters import Lifter, create_lifter
 
     npz_path, video_path = output_paths(video, output_dir)
     info = probe(video)  # bad input fails here, before anything else

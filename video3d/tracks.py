@@ -30,10 +30,6 @@ class Track:
     confidence: list[np.ndarray] = field(default_factory=list)
     boxes: list[np.ndarray] = field(default_factory=list)
 
-    @property
-    def frames_seen(self) -> int:
-        return sum(b is not None for b in self.boxes)
-
     def score(self) -> float:
         """Sum of box heights over the frames where the person is seen: long and large tracks win."""
         return float(sum(b[3] - b[1] for b in self.boxes if b is not None))

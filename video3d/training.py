@@ -35,9 +35,10 @@ from .errors import Video3DError
 from .data.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, load_sequences
 from .geometry import pose_spread
 from .layouts import H36M17, synthesize_coco_like_h36m
-from .lifters import Lifter, get_spec, new_model, resolve_device
+from .lifters import Lifter, get_spec, new_model, resolve_device, spec_of
 from .lifters.base import save_atomic
 from .lifters.layers import DropPath
+from .missing import drop_joint_spans
 
 STATE_FORMAT = "video3d.train-state.v1"
 
@@ -74,6 +75,11 @@ class TrainConfig:
     # probability per sample of the window seen through a random virtual camera (``video3d.virtual_camera``) instead
     # of its Human3.6M camera, its 2D scaled to the typical size as ``lift`` does (tensor data loop only)
     virtual_cameras: float = 0.0
+    # a detector's 2D errors recorded on rendered clips (``video3d.detector_errors``: scripts/detector_errors.py
+    # makes the bank), added to each window with probability detector_errors_p in place of COCO synthesis and
+    # noise (tensor data loop only)
+    detector_errors: str | None = None
+    detector_errors_p: float = 0.5
     checkpoint_minutes: float = 10.0
     max_hours: float | None = None  # stop cleanly (checkpoint saved) after this long
     # a time budget for the whole call: the trainer measures its rate over the first steps, then sets epochs,
@@ -122,6 +128,13 @@ class TrainConfig:
             raise TrainConfigError(f"virtual cameras is a probability in [0, 1], not {self.virtual_cameras}")
         if self.virtual_cameras > 0 and self.data_loop != "tensor":
             raise TrainConfigError("virtual cameras need the tensor data loop (--data-loop tensor)")
+        if not 0.0 <= self.detector_errors_p <= 1.0:
+            raise TrainConfigError(f"the detector-error probability is in [0, 1], not {self.detector_errors_p}")
+        if self.detector_errors is not None:
+            if self.data_loop != "tensor":
+                raise TrainConfigError("detector errors need the tensor data loop (--data-loop tensor)")
+            if not Path(self.detector_errors).is_file():
+                raise TrainConfigError(f"detector errors: no such file {self.detector_errors}")
         spec = get_spec(self.lifter)
         known = {f.name for f in dataclasses.fields(spec.config_cls)} - {"frames"}
         unknown = sorted(set(self.model_overrides) - known)
@@ -241,11 +254,7 @@ def window_offsets(model) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def _spec_kind(model) -> str:
-    from .lifters.registry import _REGISTRY
-    for spec in _REGISTRY.values():
-        if isinstance(model, spec.model_cls):
-            return spec.kind
-    raise ValueError(f"{type(model).__name__} is not a registered lifter")
+    return spec_of(model).kind
 
 
 # --------------------------------------------------------------------------------------------
@@ -255,32 +264,6 @@ def flip_numpy(x: np.ndarray) -> np.ndarray:
     x = x[..., H36M17.flip_index, :].copy()
     x[..., 0] *= -1
     return x
-
-
-def drop_joint_spans(x: np.ndarray, rng: np.random.Generator, p: float, max_len: int | None = None) -> None:
-    """Replace random spans of random joints by what the pipeline does for missing joints: linear
-    interpolation in time between the last frame before and the first frame after the gap (hold at
-    the window's edges). Works in place on (B, F, J, 2)."""
-    B, F, J, _ = x.shape
-    b, j = np.nonzero(rng.random((B, J)) < p)
-    if not len(b):
-        return
-    max_len = max_len or F
-    length = rng.integers(1, max_len + 1, size=len(b))
-    s = rng.integers(0, F, size=len(b))
-    e = np.minimum(s + length, F)  # exclusive
-    has_left, has_right = s > 0, e < F
-    keep = has_left | has_right  # a span covering the whole window has nothing to interpolate from
-    b, j, s, e, has_left, has_right = b[keep], j[keep], s[keep], e[keep], has_left[keep], has_right[keep]
-    t = np.arange(F)[None]  # (1, F)
-    xl = x[b, np.maximum(s - 1, 0), j]  # (K, 2)
-    xr = x[b, np.minimum(e, F - 1), j]
-    alpha = (t - (s - 1)[:, None]) / (e - s + 1)[:, None]  # (K, F)
-    alpha = np.where(has_left[:, None], np.where(has_right[:, None], alpha, 0.0), 1.0)
-    value = (1 - alpha)[..., None] * xl[:, None] + alpha[..., None] * xr[:, None]  # (K, F, 2)
-    inside = (t >= s[:, None]) & (t < e[:, None])
-    bb, tt = np.nonzero(inside)
-    x[b[bb], tt, j[bb]] = value[bb, tt]
 
 
 def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -348,9 +331,11 @@ def fill_spans(x: torch.Tensor, start: torch.Tensor, end: torch.Tensor, active: 
 
 
 def augment_tensor(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator,
-                   cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+                   cfg: TrainConfig, errors=None) -> tuple[torch.Tensor, torch.Tensor]:
     """``augment`` as tensor ops, with draws of the same distributions from ``generator`` (one per sample, or
-    per sample and joint): flip, COCO synthesis, span dropout, noise."""
+    per sample and joint): flip, COCO synthesis, span dropout, noise. With ``errors`` (a
+    ``detector_errors.DetectorErrors``), a share ``cfg.detector_errors_p`` of the windows gets a detector's
+    recorded errors after the flip instead of COCO synthesis and noise (the recording has both)."""
     B, F, J, C = x.shape
     device = x.device
 
@@ -361,8 +346,11 @@ def augment_tensor(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator,
         m = uniform(B) < 0.5
         x = torch.where(m[:, None, None, None], flip_tensor(x), x)
         y = torch.where(m[:, None, None, None], flip_tensor(y), y)
+    recorded = torch.zeros(B, dtype=torch.bool, device=device)
+    if errors is not None:
+        x, recorded = errors.apply(x, y, cfg.detector_errors_p, generator)
     if cfg.coco_synthesis > 0:
-        m = uniform(B) < cfg.coco_synthesis
+        m = (uniform(B) < cfg.coco_synthesis) & ~recorded
         x = torch.where(m[:, None, None, None], synthesize_coco_like_h36m(x), x)
     if cfg.joint_dropout > 0:
         active = uniform(B, J) < cfg.joint_dropout
@@ -370,7 +358,7 @@ def augment_tensor(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator,
         start = torch.randint(0, F, (B, J), generator=generator, device=device)
         x = fill_spans(x, start, torch.clamp(start + length, max=F), active)
     if cfg.noise > 0:
-        sigma = uniform(B, 1, 1, 1) * cfg.noise
+        sigma = uniform(B, 1, 1, 1) * cfg.noise * (~recorded)[:, None, None, None]
         x = x + torch.randn(x.shape, generator=generator, device=device) * sigma
     return x, y
 
@@ -491,8 +479,8 @@ STOCHASTIC_LAYERS = (torch.nn.Dropout, DropPath)
 
 
 @torch.no_grad()
-def validate(model, data: WindowDataset, device: torch.device, out_index: int, batch: int = 256,
-             stochastic: bool = False) -> float:
+def validation_error(model, data: WindowDataset, device: torch.device, out_index: int, batch: int = 256,
+                     stochastic: bool = False) -> float:
     """MPJPE (mm) on these windows, no test-time augmentation (the per-epoch figure). The model is in eval
     mode; ``stochastic=True`` switches its dropout and stochastic depth on (batch norm stays in eval mode, so
     its statistics are not touched): the figure the model gives with its training noise."""
@@ -636,6 +624,18 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
         train_model = torch.compile(train_model)
 
     windows = DeviceWindows(train_data, device) if cfg.data_loop == "tensor" else None
+    errors, errors_meta = None, None
+    if cfg.detector_errors is not None:
+        from .detector_errors import DetectorErrors, load_bank
+
+        bank = load_bank(cfg.detector_errors)
+        if bank.window < len(train_data.offsets):
+            raise TrainConfigError(f"{cfg.detector_errors}: windows of {bank.window} frames, the model takes "
+                                   f"{len(train_data.offsets)}")
+        errors, errors_meta = DetectorErrors(bank, device), {**bank.meta, "windows": str(len(bank.residual))}
+        log(f"detector errors: {len(bank.residual):,} recorded windows of {bank.window} frames from "
+            f"{cfg.detector_errors} ({bank.meta.get('detector', '?')} on {bank.meta.get('subjects', '?')}), "
+            f"p {cfg.detector_errors_p:g}")
     generator = None
     read_every = LOSS_EVERY if windows is not None else 1  # the numpy loop read the loss every step
     save_seconds = [0.0]  # how long the last save_state took
@@ -656,6 +656,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
             "samples_seen": sum(h["samples"] for h in history),
             "hardware": hardware_description(device), "val_mpjpe_mm": val_mm,
             "input_spread": typical_size,
+            **({"detector_errors": dict(errors_meta)} if errors_meta else {}),
             "torch": str(torch.__version__),
         }
 
@@ -693,7 +694,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
         nonlocal cfg, steps_per_epoch, val_data, probe_data
         t = time.time()
         sample = val_data.view(val_data.active[:256])
-        validate(model, sample, device, out_index)
+        validation_error(model, sample, device, out_index)
         eval_rate = len(sample) / max(time.time() - t, 1e-6)
         save_state()  # also the first checkpoint, and its cost
         save_s = save_seconds[0]
@@ -744,7 +745,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
                 x_t, y_t = windows.batch(centres[step])
                 if cfg.virtual_cameras > 0:
                     x_t, y_t = windows.virtual(centres[step], x_t, y_t, cfg.virtual_cameras, typical_size, generator)
-                x_t, y_t = augment_tensor(x_t, y_t, generator, cfg)
+                x_t, y_t = augment_tensor(x_t, y_t, generator, cfg, errors)
                 x_t, y_t = x_t[rank::world], y_t[rank::world]
             else:
                 rng = np.random.default_rng([cfg.seed, epoch, step, 1])
@@ -802,16 +803,16 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
             log(f"stopped at {limit}, epoch {epoch + 1}, step {step}: resume with the same command")
             break
         seconds = time.time() - epoch_start
-        val_mm = validate(model, val_data, device, out_index) if rank == 0 else float("nan")
+        val_mm = validation_error(model, val_data, device, out_index) if rank == 0 else float("nan")
         record = {"epoch": epoch + 1, "lr": lr, "train_mpjpe_mm": 1000 * loss_sum / max(loss_n, 1),
                   "val_mpjpe_mm": val_mm, "samples": seen, "seconds": seconds,
                   "samples_per_s": (seen - resumed_from) / seconds}
         if rank == 0 and len(probe_data):
             # the same un-augmented training windows every epoch: eval mode, and with the training noise on
-            record["probe_eval_mode_mm"] = validate(model, probe_data, device, out_index)
+            record["probe_eval_mode_mm"] = validation_error(model, probe_data, device, out_index)
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 torch.manual_seed(cfg.seed)  # the same draws every epoch, and the training's stream untouched
-                record["probe_train_mode_mm"] = validate(model, probe_data, device, out_index, stochastic=True)
+                record["probe_train_mode_mm"] = validation_error(model, probe_data, device, out_index, stochastic=True)
         history.append(record)
         epoch += 1
         step = 0

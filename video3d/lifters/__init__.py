@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import Video3DError
 
 from .base import CheckpointError, Lifter, flip_pose, load_checkpoint, new_model, resolve_device
-from .registry import LifterSpec, UnknownLifterError, get_spec, list_lifters, register_lifter
+from .registry import LifterSpec, UnknownLifterError, get_spec, list_lifters, register_lifter, spec_of
 
 _RUNTIME_MODULES = {"base", "layers", "registry"}
 for _module in pkgutil.iter_modules(__path__):
@@ -82,5 +82,5 @@ def create_lifter(
 __all__ = [
     "CheckpointError", "Lifter", "LifterSpec", "MissingWeightsError", "UnknownLifterError", "create_lifter",
     "default_weights", "flip_pose", "get_spec", "list_lifters", "load_checkpoint", "new_model",
-    "register_lifter", "weights_dir",
+    "register_lifter", "spec_of", "weights_dir",
 ]

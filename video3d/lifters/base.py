@@ -87,10 +87,6 @@ class Lifter:
         return sum(p.numel() for p in self.model.parameters())
 
     @property
-    def trained(self) -> bool:
-        return bool(self.meta.get("training"))
-
-    @property
     def input_spread(self) -> float:
         """The typical size of the 2D the model was trained on (see H36M_INPUT_SPREAD)."""
         saved = (self.meta.get("training") or {}).get("input_spread")

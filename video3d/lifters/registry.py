@@ -77,6 +77,14 @@ def get_spec(name: str) -> LifterSpec:
         raise UnknownLifterError(name) from None
 
 
+def spec_of(model: nn.Module) -> LifterSpec:
+    """The registered lifter whose model class ``model`` is (a ValueError if none)."""
+    for spec in _REGISTRY.values():
+        if isinstance(model, spec.model_cls):
+            return spec
+    raise ValueError(f"{type(model).__name__} is not a registered lifter")
+
+
 class UnknownRecipeError(Video3DError, ValueError):
     exit_code = 2
 
