@@ -7,7 +7,8 @@ import pytest
 from video3d.data.h36m import load_sequences
 from video3d.layouts import H36M17
 from video3d.lifters import load_checkpoint
-from video3d.training import TrainConfig, WindowDataset, augment, drop_joint_spans, flip_numpy, train
+from video3d.missing import drop_joint_spans
+from video3d.training import TrainConfig, WindowDataset, augment, flip_numpy, train
 
 
 def test_flip_swaps_sides_and_negates_x():

@@ -12,7 +12,8 @@ import torch
 from video3d.data.h36m import load_sequences
 from video3d.layouts import synthesize_coco_like_h36m
 from video3d.lifters import load_checkpoint
-from video3d.training import (DeviceWindows, TrainConfig, WindowDataset, augment_tensor, drop_joint_spans, fill_spans,
+from video3d.missing import drop_joint_spans
+from video3d.training import (DeviceWindows, TrainConfig, WindowDataset, augment_tensor, fill_spans,
                               flip_numpy, flip_tensor, step_generator, train)
 
 
