@@ -190,15 +190,9 @@ def detect_clip(video: Path, gt: dict, detector, detector_name: str, device: str
 
     path = detection_path(video)
     params = str(gt["params"])
-    if path.is_file():
-        try:
-            with np.load(path) as d:
-                same = str(d["detector"]) == detector_name and str(d["clip_params"]) == params
-                nobody = bool(d["no_person"]) if "no_person" in d.files else False
-            if same:
-                return (None if nobody else load_npz(path)), 0.0, True
-        except Exception:
-            pass
+    cached = _detection_cached(path, gt, detector_name)
+    if cached is not None:
+        return (None if cached else load_npz(path)), 0.0, True
     start = time.perf_counter()
     try:
         result = detect(video, detector=detector, persons=1, device=device)
@@ -347,7 +341,7 @@ def run_benchmark(subjects=("S9", "S11"), clips: int = 10, seed: int = 0, second
     try:
         for (video, _), gt in zip(pairs, gts):
             path = detection_path(video)
-            if det is None and not _detection_cached(path, gt, detector):
+            if det is None and _detection_cached(path, gt, detector) is None:
                 det = PoseDetector(detector, device="cpu" if device == "auto" else device, fps=float(gt["fps"]))
             result, secs, hit = detect_clip(video, gt, det, detector, device)
             detections.append(result)
@@ -441,14 +435,18 @@ def run_benchmark(subjects=("S9", "S11"), clips: int = 10, seed: int = 0, second
     return report
 
 
-def _detection_cached(path: Path, gt: dict, detector: str) -> bool:
+def _detection_cached(path: Path, gt: dict, detector: str) -> bool | None:
+    """Whether the cache beside a clip holds this detector's detections of this very clip: None if not, else
+    whether it found nobody."""
     if not path.is_file():
-        return False
+        return None
     try:
         with np.load(path) as d:
-            return str(d["detector"]) == detector and str(d["clip_params"]) == str(gt["params"])
+            if str(d["detector"]) == detector and str(d["clip_params"]) == str(gt["params"]):
+                return bool(d["no_person"]) if "no_person" in d.files else False
     except Exception:
-        return False
+        pass
+    return None
 
 
 def _f(v: float, fmt: str = "{:.1f}") -> str:

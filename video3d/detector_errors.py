@@ -30,6 +30,7 @@ import torch
 
 from .errors import Video3DError
 from .layouts import H36M17
+from .virtual_camera import spread
 
 BANK_FORMAT = "video3d-detector-errors-1"
 VIEW_BINS = 8
@@ -63,11 +64,6 @@ def exchange_index(pairs) -> list[int]:
     for a, b in pairs:
         index[a], index[b] = b, a
     return index
-
-
-def spread(x: torch.Tensor) -> torch.Tensor:
-    """``geometry.pose_spread`` for tensors (..., J, 2) -> (...)."""
-    return ((x - x[..., :1, :]) ** 2).sum(-1).mean(-1).sqrt()
 
 
 @dataclass
