@@ -45,7 +45,7 @@ def main() -> None:
     names = args.lifters.split(",") if args.lifters else list_lifters()
     for name in names:
         spec = get_spec(name)
-        modes = ["blend", "centre"] if spec.kind == "seq2seq" else ["-"]
+        modes = ["blend", "centre"] if spec.windowing.seq2seq else ["-"]
         for frames in spec.frames:
             if frames > args.max_window:
                 continue

@@ -2,15 +2,13 @@
 
     python benchmarks/train_speed.py [--steps 12] [--batch 128] [--precisions fp32,bf16] [--device cpu]
                                      [--lifters gastnet:27,poseformer:27,stcformer:27] [--data PATH]
-                                     [--loops numpy,tensor]
 
 For each lifter and precision, in one run (read the ratios: the machines are noisy):
 - "model alone": random inputs of the training shape, forward + MPJPE loss + backward + optimiser step, nothing
   else: the ceiling the trainer could reach;
-- "trainer, <loop>": ``video3d.training.train`` on Human3.6M (the ``--data`` file, GT 2D, the project's
-  augmentations: flip, noise, span dropout, COCO synthesis) for the same number of steps, with each data loop:
-  numpy (batches gathered and augmented on the host, copied, the loss read every step) and tensor (data and
-  augmentation on the device, the loss read every 25 steps); its own samples/s (validation not counted).
+- "trainer": ``video3d.training.train`` on Human3.6M (the ``--data`` file, GT 2D, the project's augmentations:
+  flip, noise, span dropout, COCO synthesis) for the same number of steps, data and augmentation on the device,
+  the loss read every 25 steps; its own samples/s (validation not counted).
 The model alone is timed after two untimed steps (allocations, kernel selection); the trainer's figure is its own
 and includes its first steps (a small handicap over 12 steps).
 """
@@ -29,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from video3d.lifters import get_spec, new_model, resolve_device  # noqa: E402
-from video3d.training import TrainConfig, autocast_for, train, train_step, window_offsets  # noqa: E402
+from video3d.training import TrainConfig, autocast_for, train, train_step  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "h36m" / "data_3d_h36m_17j.npz"
 
@@ -37,7 +35,7 @@ DATA = ROOT.parent / "shared" / "data" / "h36m" / "data_3d_h36m_17j.npz"
 def model_alone(name: str, frames: int, batch: int, steps: int, precision: str, device: torch.device) -> float:
     spec, _, model = new_model(name, frames)
     model.to(device).train()
-    offsets, targets, _ = window_offsets(model)
+    offsets, targets, _ = spec.windowing.offsets(model)
     context = autocast_for(model, spec.output_head, precision, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     x = torch.randn(batch, len(offsets), 17, 2, device=device) * 0.2
@@ -54,13 +52,12 @@ def model_alone(name: str, frames: int, batch: int, steps: int, precision: str, 
     return batch * steps / (time.perf_counter() - start)
 
 
-def trainer(name: str, frames: int, batch: int, steps: int, precision: str, device: str, data: Path,
-            loop: str) -> float:
+def trainer(name: str, frames: int, batch: int, steps: int, precision: str, device: str, data: Path) -> float:
     with tempfile.TemporaryDirectory() as out:
         cfg = TrainConfig.for_lifter(
             str(data), name, frames=frames, out=out, epochs=1, batch_size=batch, samples_per_epoch=batch * steps,
             subsample=5, device=device, val_subsample=5000, probe_windows=0, flip=True, noise=0.005,
-            joint_dropout=0.02, coco_synthesis=0.5, precision=precision, checkpoint_minutes=1000, data_loop=loop)
+            joint_dropout=0.02, coco_synthesis=0.5, precision=precision, checkpoint_minutes=1000)
         record = train(cfg, log=lambda m: None)["history"][0]
     return record["samples_per_s"]
 
@@ -74,25 +71,21 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--loops", default="numpy,tensor")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     print(f"torch {torch.__version__}, {device}, {torch.get_num_threads()} threads, batch {args.batch}, "
           f"{args.steps} timed steps; windows/s")
-    loops = args.loops.split(",")
-    print(f"{'lifter':16s}{'precision':>10s}{'model alone':>13s}"
-          + "".join(f"{'trainer ' + loop:>16s}{'/alone':>8s}" for loop in loops))
+    print(f"{'lifter':16s}{'precision':>10s}{'model alone':>13s}{'trainer':>10s}{'/alone':>8s}")
     for item in args.lifters.split(","):
         name, frames = item.split(":")
         get_spec(name)
         for precision in args.precisions.split(","):
             alone = model_alone(name, int(frames), args.batch, args.steps, precision, device)
             row = f"{name + ' ' + frames + 'f':16s}{precision:>10s}{alone:13.0f}"
-            for loop in loops:
-                rate = trainer(name, int(frames), args.batch, args.steps, precision, args.device, args.data, loop)
-                row += f"{rate:16.0f}{rate / alone:8.2f}"
+            rate = trainer(name, int(frames), args.batch, args.steps, precision, args.device, args.data)
+            row += f"{rate:10.0f}{rate / alone:8.2f}"
             print(row, flush=True)
 
 

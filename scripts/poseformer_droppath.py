@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from video3d.data.h36m import load_sequences  # noqa: E402
 from video3d.lifters import load_checkpoint  # noqa: E402
-from video3d.training import TrainConfig, WindowDataset, train, window_offsets  # noqa: E402
+from video3d.training import TrainConfig, train  # noqa: E402
+from video3d.windowing import TrainingWindows  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "h36m" / "data_3d_h36m_17j.npz"
 WEIGHTS = ROOT.parent / "shared" / "gpu-runs" / "poseformer_81f.pt"
@@ -79,13 +80,13 @@ def set_mode(model, spatial, temporal) -> None:
 
 
 @torch.no_grad()
-def mpjpe_mm(model, data: WindowDataset, batch: int = 256) -> float:
+def mpjpe_mm(model, data: TrainingWindows, batch: int = 256) -> float:
     errors = []
     for start in range(0, len(data), batch):
-        x, y = data.batch(np.arange(start, min(len(data), start + batch)))
-        pred = model(torch.from_numpy(x))[:, 0]
+        x, y = data.batch(data.centres(np.arange(start, min(len(data), start + batch))))
+        pred = model(x)[:, 0]
         pred[:, 0] = 0.0
-        errors.append(torch.linalg.vector_norm(pred - torch.from_numpy(y[:, 0]), dim=-1).mean(-1))
+        errors.append(torch.linalg.vector_norm(pred - y[:, 0], dim=-1).mean(-1))
     return 1000.0 * float(torch.cat(errors).mean())
 
 
@@ -95,11 +96,11 @@ def probe(args) -> None:
     cfg = model.cfg
     print(f"{args.weights}: PoseFormer {cfg.frames}f, temporal DropPath {cfg.drop_path}, spatial "
           f"{cfg.spatial_drop_path} per {cfg.spatial_drop_path_per}; {args.windows} windows per subject, camera 0..3")
-    offsets, targets, _ = window_offsets(model)
+    offsets = lifter.spec.windowing.offsets(model)
     sets = {}
     for subject in args.subjects:
         seqs = load_sequences(args.data, (subject,))
-        sets[subject] = WindowDataset(seqs, offsets, targets).fixed_sample(args.windows, seed=0)
+        sets[subject] = TrainingWindows(seqs, offsets).fixed_sample(args.windows, seed=0)
     print(f"{'':50s}" + "".join(f"{s:>9s}" for s in sets))
     for name, (spatial, temporal) in MODES.items():
         set_mode(model, spatial, temporal)

@@ -151,7 +151,6 @@ def test_recorded_windows_get_no_synthetic_noise_or_coco_synthesis():
 
 @pytest.mark.parametrize("settings, message", [
     ({"detector_errors": "missing.npz"}, "no such file"),
-    ({"detector_errors": __file__, "data_loop": "numpy"}, "tensor data loop"),
     ({"detector_errors_p": 1.5}, r"\[0, 1\]"),
 ])
 def test_bad_detector_error_settings(settings, message, tiny_dataset, tmp_path):

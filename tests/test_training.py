@@ -3,19 +3,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from video3d.data.h36m import load_sequences
 from video3d.layouts import H36M17
 from video3d.lifters import load_checkpoint
 from video3d.missing import drop_joint_spans
-from video3d.training import TrainConfig, WindowDataset, augment, flip_numpy, train
+from video3d.training import TrainConfig, train
+from video3d.windowing import TrainingWindows, WindowOffsets, flip
 
 
 def test_flip_swaps_sides_and_negates_x():
     x = np.random.default_rng(0).normal(size=(2, 3, 17, 2)).astype(np.float32)
-    f = flip_numpy(x)
+    f = flip(x)
     np.testing.assert_allclose(f[..., H36M17.index("left_hip"), 0], -x[..., H36M17.index("right_hip"), 0])
-    np.testing.assert_allclose(flip_numpy(f), x)
+    np.testing.assert_allclose(f[..., H36M17.index("left_hip"), 1], x[..., H36M17.index("right_hip"), 1])
+    np.testing.assert_allclose(flip(f), x)
 
 
 def test_dropped_spans_are_interpolated_like_the_pipeline_fills_them():
@@ -41,24 +44,15 @@ def test_dropped_spans_are_interpolated_like_the_pipeline_fills_them():
     assert runs > 50
 
 
-def test_augment_flips_input_and_target_together():
-    cfg = TrainConfig(data="-", flip=True)
-    x = np.random.default_rng(1).normal(size=(64, 5, 17, 2)).astype(np.float32)
-    y = np.random.default_rng(2).normal(size=(64, 1, 17, 3)).astype(np.float32)
-    xa, ya = augment(x.copy(), y.copy(), np.random.default_rng(3), cfg)
-    flipped = ~np.isclose(xa, x).all(axis=(1, 2, 3))
-    assert 10 < flipped.sum() < 54
-    np.testing.assert_allclose(ya[flipped], flip_numpy(y[flipped]))
-    np.testing.assert_allclose(ya[~flipped], y[~flipped])
-
-
 def test_windows_repeat_edge_frames(tiny_dataset):
     seqs = load_sequences(tiny_dataset, ["S1"], cameras=["0"], actions=["Eating"])
-    data = WindowDataset(seqs, np.arange(-2, 3), np.zeros(1, int))
-    x, y = data.batch(np.array([0]))
+    data = TrainingWindows(seqs, WindowOffsets(np.arange(-2, 3), np.zeros(1, int), 0))
+    T = len(seqs[0].positions_3d)
+    x, y = data.batch(torch.tensor([0, T - 1]))
     ref = seqs[0].normalized_2d()
-    np.testing.assert_allclose(x[0], ref[[0, 0, 0, 1, 2]])
-    np.testing.assert_allclose(y[0, 0], seqs[0].positions_3d[0])
+    np.testing.assert_allclose(x[0].numpy(), ref[[0, 0, 0, 1, 2]])
+    np.testing.assert_allclose(x[1].numpy(), ref[[T - 3, T - 2, T - 1, T - 1, T - 1]])
+    np.testing.assert_allclose(y[0, 0].numpy(), seqs[0].positions_3d[0])
 
 
 def test_test_subjects_are_never_trained_on(tiny_dataset, tmp_path):
@@ -131,12 +125,13 @@ def test_every_epoch_logs_fixed_training_windows_in_eval_and_train_mode(tiny_dat
 
 def test_probe_windows_are_the_same_every_epoch(tiny_dataset):
     seqs = load_sequences(tiny_dataset, ["S1"])
-    data = WindowDataset(seqs, np.arange(-2, 3), np.zeros(1, int), subsample=5)
+    data = TrainingWindows(seqs, WindowOffsets(np.arange(-2, 3), np.zeros(1, int), 0), subsample=5)
     probe = data.fixed_sample(50, seed=0)
-    first = probe.batch(np.arange(len(probe)))[0]
+    first = probe.batch(probe.centres(np.arange(len(probe))))[0]
     data.phase(3)
     probe.phase(3)
-    np.testing.assert_array_equal(probe.batch(np.arange(len(probe)))[0], first)
+    assert not np.array_equal(data.active[:50], probe.active)
+    np.testing.assert_array_equal(probe.batch(probe.centres(np.arange(len(probe))))[0].numpy(), first.numpy())
     assert len(probe) == 50 and len(np.unique(probe.active)) == 50
 
 

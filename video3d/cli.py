@@ -94,11 +94,6 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
-class DataLoop(str, Enum):
-    tensor = "tensor"
-    numpy = "numpy"
-
-
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
@@ -685,10 +680,6 @@ def train(
     )] = Precision.fp32,
     compile_: Annotated[bool, typer.Option("--compile/--no-compile", help="torch.compile the model for training.")
     ] = False,
-    data_loop: Annotated[DataLoop, typer.Option("--data-loop", help=(
-        "tensor: data and augmentation on the training device, no per-step host sync; numpy: batches built on "
-        "the host each step (the earlier loop, kept to compare).")
-    )] = DataLoop.tensor,
     budget: Annotated[Optional[str], typer.Option("--budget", help=(
         "A time budget for the whole run, e.g. 20m or 1.5h: the rate is measured over the first steps, then "
         "epochs, samples per epoch and the learning-rate decay (to a tenth) are set to end in time.")
@@ -715,7 +706,7 @@ def train(
               detector_errors=str(detector_errors) if detector_errors else None, detector_errors_p=detector_errors_p,
               max_hours=max_hours,
               budget_minutes=run(parse_duration, budget) if budget else None, probe_windows=probe_windows,
-              precision=precision.value, compile=compile_, data_loop=data_loop.value,
+              precision=precision.value, compile=compile_,
               init_from=str(init) if init else None, model_overrides=run(parse_model_options, model_option or []))
     summary_ = run(train_fn, cfg, log=lambda m: err_console.print(m, highlight=False, markup=False),
                    progress=TrainProgress())
@@ -844,7 +835,7 @@ def evaluate(
                         f"{'flip TTA' if flip else 'no TTA'}"
                         + (f", first {max_frames} frames per take" if max_frames else "")
                         + (f", {report.windows} windows" + (f" every {report.hop}" if report.hop else "")
-                           if model.spec.kind == "seq2seq" else ""), header_style="bold")
+                           if model.spec.windowing.seq2seq else ""), header_style="bold")
     for col in ("action", "frames", "P1 MPJPE", "P2 P-MPJPE", "N-MPJPE", "MPJVE"):
         table.add_column(col, justify="right" if col != "action" else "left")
     for name, a in sorted(report.actions.items()):

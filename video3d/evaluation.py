@@ -159,7 +159,7 @@ def evaluate_sequences(lifter: Lifter, sequences: list[Sequence], subjects=TEST_
                        perturb: Perturbation | None = None, max_frames: int | None = None, windows: str = "blend",
                        hop: int | None = None, progress: Progress | None = None) -> EvaluationReport:
     """Lift every take and pool the errors per action group (``evaluate`` on takes already loaded)."""
-    seq2seq = lifter.spec.kind == "seq2seq"
+    seq2seq = lifter.spec.windowing.seq2seq
     sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     total = sum(len(s.positions_3d) for s in sequences)
     with stage(progress, "evaluate", total) as bar:

@@ -6,17 +6,15 @@ resumed trains the same model.
 Single process on CPU or one GPU; under ``torchrun`` each process takes every WORLD_SIZE-th
 sample of the epoch's order and the model is wrapped in DistributedDataParallel.
 
-Two data loops build the batches. ``tensor`` (the default): the takes' 2D and 3D live as tensors on the
-training device, windows are gathered by index arithmetic and augmented by tensor ops, every draw is made for
-the whole global batch from a generator seeded by (seed, epoch, step) and each process keeps its own rows (so
-N processes train on exactly what one process would), and the loss is read back every ``LOSS_EVERY`` steps
-only. ``numpy``: the earlier loop (batches built and augmented on the host, copied each step), kept to compare.
+The takes' 2D and 3D live as tensors on the training device (``video3d.windowing.TrainingWindows``), windows
+are gathered by index arithmetic and augmented by tensor ops, every draw is made for the whole global batch from
+a generator seeded by (seed, epoch, step) and each process keeps its own rows (so N processes train on exactly
+what one process would), and the loss is read back every ``LOSS_EVERY`` steps only.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import json
 import math
@@ -34,11 +32,11 @@ import torch.distributed as dist
 from .errors import Video3DError
 from .data.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, load_sequences
 from .geometry import pose_spread
-from .layouts import H36M17, synthesize_coco_like_h36m
-from .lifters import Lifter, get_spec, new_model, resolve_device, spec_of
+from .layouts import synthesize_coco_like_h36m
+from .lifters import Lifter, get_spec, new_model, resolve_device
 from .lifters.base import save_atomic
 from .lifters.layers import DropPath
-from .missing import drop_joint_spans
+from .windowing import TrainingWindows, flip
 
 STATE_FORMAT = "video3d.train-state.v1"
 
@@ -93,7 +91,6 @@ class TrainConfig:
     # matrix products in bfloat16, the output head and the loss in float32)
     precision: str = "fp32"
     compile: bool = False  # torch.compile the training model
-    data_loop: str = "tensor"  # tensor (data and augmentation on the training device) or numpy (host, as before)
 
     @classmethod
     def for_lifter(cls, data: str, lifter: str = "gastnet", recipe: str | None = None, **settings) -> "TrainConfig":
@@ -122,17 +119,11 @@ class TrainConfig:
             raise TrainConfigError("warm-up steps cannot be negative")
         if self.precision not in PRECISIONS:
             raise TrainConfigError(f"precision is one of {', '.join(PRECISIONS)}, not {self.precision!r}")
-        if self.data_loop not in DATA_LOOPS:
-            raise TrainConfigError(f"data loop is one of {', '.join(DATA_LOOPS)}, not {self.data_loop!r}")
         if not 0.0 <= self.virtual_cameras <= 1.0:
             raise TrainConfigError(f"virtual cameras is a probability in [0, 1], not {self.virtual_cameras}")
-        if self.virtual_cameras > 0 and self.data_loop != "tensor":
-            raise TrainConfigError("virtual cameras need the tensor data loop (--data-loop tensor)")
         if not 0.0 <= self.detector_errors_p <= 1.0:
             raise TrainConfigError(f"the detector-error probability is in [0, 1], not {self.detector_errors_p}")
         if self.detector_errors is not None:
-            if self.data_loop != "tensor":
-                raise TrainConfigError("detector errors need the tensor data loop (--data-loop tensor)")
             if not Path(self.detector_errors).is_file():
                 raise TrainConfigError(f"detector errors: no such file {self.detector_errors}")
         spec = get_spec(self.lifter)
@@ -144,7 +135,6 @@ class TrainConfig:
 
 
 PRECISIONS = ("fp32", "tf32", "bf16")
-DATA_LOOPS = ("tensor", "numpy")
 LOSS_EVERY = 25  # the tensor loop reads the running loss back to the host every this many steps
 
 
@@ -180,110 +170,7 @@ def _known_lifters() -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------
-# data
-# --------------------------------------------------------------------------------------------
-class WindowDataset:
-    """All takes concatenated; a sample is a window of 2D frames around a centre frame and the
-    3D poses of the model's target frames. Windows at the ends of a take repeat its edge frames."""
-
-    def __init__(self, sequences, offsets: np.ndarray, target_offsets: np.ndarray, subsample: int = 1):
-        self.x2d = np.concatenate([s.normalized_2d() for s in sequences]).astype(np.float32)
-        self.y3d = np.concatenate([s.positions_3d for s in sequences]).astype(np.float32)
-        lengths = np.array([len(s.positions_3d) for s in sequences])
-        # each frame's root position and the world's up, in its camera's axes: what virtual cameras start from
-        self.root = np.concatenate([s.trajectory for s in sequences]).astype(np.float32)  # (N, 3)
-        self.up = np.repeat(np.stack([s.up if s.up is not None else np.array([0.0, -1.0, 0.0])
-                                      for s in sequences]).astype(np.float32), lengths, axis=0)  # (N, 3)
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        self.centres = np.arange(int(lengths.sum()))
-        self.first = np.repeat(starts, lengths)
-        self.last = self.first + np.repeat(lengths, lengths) - 1
-        self.frame_in_take = self.centres - self.first
-        self.subsample = subsample
-        self.phase(0)
-        self.offsets = np.asarray(offsets)
-        self.target_offsets = np.asarray(target_offsets)
-
-    def phase(self, epoch: int) -> None:
-        """Use every ``subsample``-th frame as a centre, starting at ``epoch % subsample``, so that
-        successive epochs cover all frames."""
-        self.active = np.nonzero(self.frame_in_take % self.subsample == epoch % self.subsample)[0]
-
-    def shortest_phase(self) -> int:
-        return int(np.bincount(self.frame_in_take % self.subsample, minlength=self.subsample).min())
-
-    def __len__(self) -> int:
-        return len(self.active)
-
-    def view(self, active: np.ndarray) -> "WindowDataset":
-        """These windows only (indices into all frames), fixed: ``phase`` leaves them as they are."""
-        view = copy.copy(self)  # the arrays are shared
-        view.active = active
-        view.phase = lambda epoch: None
-        return view
-
-    def fixed_sample(self, n: int, seed: int) -> "WindowDataset":
-        """A view of ``n`` windows drawn once from all frames (not one phase), the same in every epoch."""
-        n = min(n, len(self.centres))
-        return self.view(np.sort(np.random.default_rng([seed, 7]).choice(len(self.centres), size=n, replace=False)))
-
-    def thinned(self, keep: float, least: int = 64) -> "WindowDataset":
-        """Every k-th of these windows, k such that about ``keep`` of them stay (never fewer than ``least``)."""
-        k = max(1, min(math.ceil(1.0 / max(keep, 1e-9)), len(self.active) // least))
-        return self.view(self.active[::k])
-
-    def batch(self, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        which = self.active[which]
-        c = self.centres[which][:, None]
-        lo, hi = self.first[which][:, None], self.last[which][:, None]
-        x = self.x2d[np.clip(c + self.offsets[None], lo, hi)]  # (B, F, J, 2)
-        y = self.y3d[np.clip(c + self.target_offsets[None], lo, hi)]  # (B, F_out, J, 3)
-        return x, y
-
-
-def window_offsets(model) -> tuple[np.ndarray, np.ndarray, int]:
-    """(input offsets, target offsets, index of the centre among the outputs) for a model."""
-    kind = getattr(model, "kind", None) or _spec_kind(model)
-    if kind == "dense":
-        pad = model.receptive_field // 2
-        return np.arange(-pad, pad + 1), np.zeros(1, int), 0
-    offsets = np.asarray(model.window_offsets)
-    if kind == "center":
-        return offsets, np.zeros(1, int), 0
-    return offsets, offsets, int(model.output_index)
-
-
-def _spec_kind(model) -> str:
-    return spec_of(model).kind
-
-
-# --------------------------------------------------------------------------------------------
-# augmentation (numpy, in place on a batch)
-# --------------------------------------------------------------------------------------------
-def flip_numpy(x: np.ndarray) -> np.ndarray:
-    x = x[..., H36M17.flip_index, :].copy()
-    x[..., 0] *= -1
-    return x
-
-
-def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
-    B = len(x)
-    if cfg.flip:
-        m = rng.random(B) < 0.5
-        x[m], y[m] = flip_numpy(x[m]), flip_numpy(y[m])
-    if cfg.coco_synthesis > 0:
-        m = rng.random(B) < cfg.coco_synthesis
-        x[m] = synthesize_coco_like_h36m(x[m])
-    if cfg.joint_dropout > 0:
-        drop_joint_spans(x, rng, cfg.joint_dropout)
-    if cfg.noise > 0:
-        sigma = rng.uniform(0.0, cfg.noise, size=(B, 1, 1, 1)).astype(np.float32)
-        x += rng.standard_normal(x.shape).astype(np.float32) * sigma
-    return x, y
-
-
-# --------------------------------------------------------------------------------------------
-# the same data and augmentation as tensor ops on the training device
+# augmentation, as tensor ops on the training device
 # --------------------------------------------------------------------------------------------
 def step_seed(seed: int, epoch: int, step: int, stream: int) -> int:
     """A 63-bit seed for one step's draws of one kind (``stream``), a function of (seed, epoch, step) alone."""
@@ -297,18 +184,6 @@ def step_generator(seed: int, epoch: int, step: int, device: torch.device,
     generator = generator if generator is not None else torch.Generator(device=device)
     generator.manual_seed(step_seed(seed, epoch, step, 2))
     return generator
-
-
-_FLIP_INDEX: dict[torch.device, torch.Tensor] = {}  # one copy per device: no host-to-device copy per step
-
-
-def flip_tensor(x: torch.Tensor) -> torch.Tensor:
-    """``flip_numpy`` for tensors: left and right swapped, x negated."""
-    if x.device not in _FLIP_INDEX:
-        _FLIP_INDEX[x.device] = torch.as_tensor(H36M17.flip_index, device=x.device)
-    sign = torch.ones(x.shape[-1], dtype=x.dtype, device=x.device)
-    sign[0] = -1
-    return x[..., _FLIP_INDEX[x.device], :] * sign
 
 
 def fill_spans(x: torch.Tensor, start: torch.Tensor, end: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
@@ -344,8 +219,8 @@ def augment_tensor(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator,
 
     if cfg.flip:
         m = uniform(B) < 0.5
-        x = torch.where(m[:, None, None, None], flip_tensor(x), x)
-        y = torch.where(m[:, None, None, None], flip_tensor(y), y)
+        x = torch.where(m[:, None, None, None], flip(x), x)
+        y = torch.where(m[:, None, None, None], flip(y), y)
     recorded = torch.zeros(B, dtype=torch.bool, device=device)
     if errors is not None:
         x, recorded = errors.apply(x, y, cfg.detector_errors_p, generator)
@@ -361,46 +236,6 @@ def augment_tensor(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator,
         sigma = uniform(B, 1, 1, 1) * cfg.noise * (~recorded)[:, None, None, None]
         x = x + torch.randn(x.shape, generator=generator, device=device) * sigma
     return x, y
-
-
-class DeviceWindows:
-    """A ``WindowDataset``'s takes as tensors on ``device`` (on a CPU they share the arrays' memory): windows
-    gathered by index arithmetic, edge frames repeated as in ``WindowDataset.batch``."""
-
-    def __init__(self, data: WindowDataset, device: torch.device):
-        self.x2d = torch.from_numpy(data.x2d).to(device)  # (N, J, 2): every frame of every take
-        self.y3d = torch.from_numpy(data.y3d).to(device)  # (N, J, 3)
-        self.first = torch.from_numpy(data.first).to(device)  # (N,): each frame's take's first frame
-        self.last = torch.from_numpy(data.last).to(device)
-        self.offsets = torch.from_numpy(data.offsets).to(device)[None]  # (1, F)
-        self.target_offsets = torch.from_numpy(data.target_offsets).to(device)[None]  # (1, F_out)
-        self.root = torch.from_numpy(data.root).to(device)  # (N, 3)
-        self.up = torch.from_numpy(data.up).to(device)  # (N, 3)
-        # the input frames that are the targets: the centre (dense, center kinds) or all of them (seq2seq)
-        self.target_in_input = torch.as_tensor([int(np.nonzero(data.offsets == o)[0][0]) for o in data.target_offsets],
-                                               device=device)
-        self.centre_in_input = int(np.nonzero(data.offsets == 0)[0][0])
-
-    def batch(self, centres: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Windows around these frames (indices into all frames): x (B, F, J, 2), y (B, F_out, J, 3)."""
-        c = centres[:, None]  # (B, 1)
-        lo, hi = self.first[centres][:, None], self.last[centres][:, None]
-        x = self.x2d[torch.clamp(c + self.offsets, lo, hi)]  # (B, F, J, 2)
-        y = self.y3d[torch.clamp(c + self.target_offsets, lo, hi)]  # (B, F_out, J, 3)
-        return x, y
-
-    def virtual(self, centres: torch.Tensor, x: torch.Tensor, y: torch.Tensor, p: float, typical_spread: float,
-                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """The windows ``batch(centres)`` gave (x, y), each with probability ``p`` seen through a random virtual
-        camera instead (``virtual_camera.virtual_views``)."""
-        from .virtual_camera import virtual_views
-
-        frames = torch.clamp(centres[:, None] + self.offsets, self.first[centres][:, None], self.last[centres][:, None])
-        points = self.y3d[frames] + self.root[frames][:, :, None]  # (B, F, J, 3): absolute, the take's camera axes
-        x_v, y_v = virtual_views(points, self.up[centres], self.centre_in_input, typical_spread, generator)
-        y_v = y_v[:, self.target_in_input]  # (B, F_out, J, 3)
-        use = torch.rand(len(centres), generator=generator, device=x.device) < p
-        return (torch.where(use[:, None, None, None], x_v, x), torch.where(use[:, None, None, None], y_v, y))
 
 
 # --------------------------------------------------------------------------------------------
@@ -479,7 +314,7 @@ STOCHASTIC_LAYERS = (torch.nn.Dropout, DropPath)
 
 
 @torch.no_grad()
-def validation_error(model, data: WindowDataset, device: torch.device, out_index: int, batch: int = 256,
+def validation_error(model, data: TrainingWindows, out_index: int, batch: int = 256,
                      stochastic: bool = False) -> float:
     """MPJPE (mm) on these windows, no test-time augmentation (the per-epoch figure). The model is in eval
     mode; ``stochastic=True`` switches its dropout and stochastic depth on (batch norm stays in eval mode, so
@@ -491,13 +326,12 @@ def validation_error(model, data: WindowDataset, device: torch.device, out_index
                 module.train()
     total, count = 0.0, 0
     for start in range(0, len(data), batch):
-        which = np.arange(start, min(len(data), start + batch))
-        x, y = data.batch(which)
-        pred = model(torch.from_numpy(x).to(device))[:, out_index]
+        x, y = data.batch(data.centres(np.arange(start, min(len(data), start + batch))))
+        pred = model(x)[:, out_index]
         pred[:, 0] = 0.0
-        target = torch.from_numpy(y[:, out_index if y.shape[1] > 1 else 0]).to(device)
+        target = y[:, out_index if y.shape[1] > 1 else 0]
         total += torch.linalg.vector_norm(pred - target, dim=-1).mean(-1).sum().item()
-        count += len(which)
+        count += len(x)
     model.eval()
     return 1000.0 * total / max(count, 1)
 
@@ -577,16 +411,17 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
         log(f"initialised from {cfg.init_from}"
             + "".join(f"; {k} {a} -> {b}" for k, (a, b) in changed.items()))
     model.to(device)
-    offsets, target_offsets, out_index = window_offsets(model)
+    offsets = spec.windowing.offsets(model)
+    out_index = offsets.centre
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)  # once the settings have proved to build a model
 
     log(f"loading {cfg.data} ...")
     train_seqs = load_sequences(cfg.data, cfg.train_subjects)
     val_seqs = load_sequences(cfg.data, cfg.val_subjects)
-    train_data = WindowDataset(train_seqs, offsets, target_offsets, cfg.subsample)
+    train_data = TrainingWindows(train_seqs, offsets, cfg.subsample, device)
     typical_size = input_spread(train_seqs)
-    val_data = WindowDataset(val_seqs, offsets, target_offsets, cfg.val_subsample)
+    val_data = TrainingWindows(val_seqs, offsets, cfg.val_subsample, device)
     probe_data = train_data.fixed_sample(cfg.probe_windows, cfg.seed)
     del train_seqs, val_seqs
     per_epoch = train_data.shortest_phase()
@@ -623,7 +458,6 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
     if cfg.compile:
         train_model = torch.compile(train_model)
 
-    windows = DeviceWindows(train_data, device) if cfg.data_loop == "tensor" else None
     errors, errors_meta = None, None
     if cfg.detector_errors is not None:
         from .detector_errors import DetectorErrors, load_bank
@@ -637,7 +471,6 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
             f"{cfg.detector_errors} ({bank.meta.get('detector', '?')} on {bank.meta.get('subjects', '?')}), "
             f"p {cfg.detector_errors_p:g}")
     generator = None
-    read_every = LOSS_EVERY if windows is not None else 1  # the numpy loop read the loss every step
     save_seconds = [0.0]  # how long the last save_state took
 
     def save_state() -> None:
@@ -694,7 +527,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
         nonlocal cfg, steps_per_epoch, val_data, probe_data
         t = time.time()
         sample = val_data.view(val_data.active[:256])
-        validation_error(model, sample, device, out_index)
+        validation_error(model, sample, out_index)
         eval_rate = len(sample) / max(time.time() - t, 1e-6)
         save_state()  # also the first checkpoint, and its cost
         save_s = save_seconds[0]
@@ -730,27 +563,22 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
         train_data.phase(epoch)
         order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_data))[:steps_per_epoch * cfg.batch_size]
         order = order.reshape(steps_per_epoch, cfg.batch_size)
-        if windows is not None:  # the epoch's window centres (indices into all frames) on the device, once
-            centres = torch.from_numpy(train_data.active[order]).to(device)  # (steps, batch)
+        centres = train_data.centres(order)  # (steps, batch): the epoch's window centres on the device, once
         train_model.train()
         # a resumed epoch counts the windows trained before the stop (its loss figure covers the rest only)
         resumed_from = step * cfg.batch_size
         epoch_start, loss_sum, loss_n, seen = time.time(), 0.0, 0, resumed_from
-        loss_acc = torch.zeros((), device=device)  # summed on the device; read back every read_every steps
+        loss_acc = torch.zeros((), device=device)  # summed on the device; read back every LOSS_EVERY steps
         if progress is not None and rank == 0:
             progress.start_epoch(epoch, cfg.epochs, steps_per_epoch, step)
         while step < steps_per_epoch:
-            if windows is not None:  # the whole global batch on every process, each keeping its own rows
-                generator = step_generator(cfg.seed, epoch, step, device, generator)
-                x_t, y_t = windows.batch(centres[step])
-                if cfg.virtual_cameras > 0:
-                    x_t, y_t = windows.virtual(centres[step], x_t, y_t, cfg.virtual_cameras, typical_size, generator)
-                x_t, y_t = augment_tensor(x_t, y_t, generator, cfg, errors)
-                x_t, y_t = x_t[rank::world], y_t[rank::world]
-            else:
-                rng = np.random.default_rng([cfg.seed, epoch, step, 1])
-                x, y = augment(*train_data.batch(order[step][rank::world]), rng, cfg)
-                x_t, y_t = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+            # the whole global batch on every process, each keeping its own rows
+            generator = step_generator(cfg.seed, epoch, step, device, generator)
+            x_t, y_t = train_data.batch(centres[step])
+            if cfg.virtual_cameras > 0:
+                x_t, y_t = train_data.virtual(centres[step], x_t, y_t, cfg.virtual_cameras, typical_size, generator)
+            x_t, y_t = augment_tensor(x_t, y_t, generator, cfg, errors)
+            x_t, y_t = x_t[rank::world], y_t[rank::world]
             n = len(x_t)
             if epoch == 0 and step < cfg.warmup_steps:  # lr / warmup_steps rising to lr at the last warm-up step
                 for group in optimizer.param_groups:
@@ -761,7 +589,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
             loss_acc += loss.detach() * n
             loss_n += n
             seen += n * world
-            if step % read_every == 0 or step == steps_per_epoch:
+            if step % LOSS_EVERY == 0 or step == steps_per_epoch:
                 loss_sum = loss_acc.item()  # the host waits for the device here only
                 if progress is not None and rank == 0:
                     progress.update(step, 1000 * loss_sum / loss_n, (seen - resumed_from) / (time.time() - epoch_start))
@@ -803,16 +631,16 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
             log(f"stopped at {limit}, epoch {epoch + 1}, step {step}: resume with the same command")
             break
         seconds = time.time() - epoch_start
-        val_mm = validation_error(model, val_data, device, out_index) if rank == 0 else float("nan")
+        val_mm = validation_error(model, val_data, out_index) if rank == 0 else float("nan")
         record = {"epoch": epoch + 1, "lr": lr, "train_mpjpe_mm": 1000 * loss_sum / max(loss_n, 1),
                   "val_mpjpe_mm": val_mm, "samples": seen, "seconds": seconds,
                   "samples_per_s": (seen - resumed_from) / seconds}
         if rank == 0 and len(probe_data):
             # the same un-augmented training windows every epoch: eval mode, and with the training noise on
-            record["probe_eval_mode_mm"] = validation_error(model, probe_data, device, out_index)
+            record["probe_eval_mode_mm"] = validation_error(model, probe_data, out_index)
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 torch.manual_seed(cfg.seed)  # the same draws every epoch, and the training's stream untouched
-                record["probe_train_mode_mm"] = validation_error(model, probe_data, device, out_index, stochastic=True)
+                record["probe_train_mode_mm"] = validation_error(model, probe_data, out_index, stochastic=True)
         history.append(record)
         epoch += 1
         step = 0

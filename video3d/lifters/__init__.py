@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import Video3DError
 
-from .base import CheckpointError, Lifter, flip_pose, load_checkpoint, new_model, resolve_device
+from .base import CheckpointError, Lifter, load_checkpoint, new_model, resolve_device
 from .registry import LifterSpec, UnknownLifterError, get_spec, list_lifters, register_lifter, spec_of
 
 _RUNTIME_MODULES = {"base", "layers", "registry"}
@@ -81,6 +81,6 @@ def create_lifter(
 
 __all__ = [
     "CheckpointError", "Lifter", "LifterSpec", "MissingWeightsError", "UnknownLifterError", "create_lifter",
-    "default_weights", "flip_pose", "get_spec", "list_lifters", "load_checkpoint", "new_model",
+    "default_weights", "get_spec", "list_lifters", "load_checkpoint", "new_model",
     "register_lifter", "spec_of", "weights_dir",
 ]

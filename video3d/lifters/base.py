@@ -15,6 +15,7 @@ import torch
 from ..errors import DeviceError, Video3DError
 from ..io import AtomicPath
 from ..layouts import H36M17
+from ..windowing import flip as flip_poses
 from .registry import LifterSpec, get_spec
 
 CHECKPOINT_FORMAT = "video3d.lifter.v1"
@@ -122,105 +123,19 @@ class Lifter:
         self.model.eval()
         inputs = torch.from_numpy(x).to(self.device)[None]  # (1, T, J, 2)
         if flip:
-            inputs = torch.cat([inputs, flip_pose(inputs)], dim=0)  # (2, T, J, 2)
-        if self.spec.kind == "dense":
-            out = self._predict_dense(inputs, batch_frames)
-        elif self.spec.kind == "seq2seq" and windows == "blend":
-            out = self._predict_blend(inputs, batch_frames, hop or self.default_hop)
-        else:
-            out = self._predict_windows(inputs, batch_frames)  # (V, T, J, 3)
+            inputs = torch.cat([inputs, flip_poses(inputs)], dim=0)  # (2, T, J, 2)
+        out = self.spec.windowing.lift(self.model, inputs, batch_frames, windows, hop)  # (V, T, J, 3)
         if flip:
-            out = (out[0] + flip_pose(out[1:2])[0]) / 2.0
+            out = (out[0] + flip_poses(out[1:2])[0]) / 2.0
         else:
             out = out[0]
         out[:, 0] = 0.0  # pelvis at the origin, exactly
         return out.float().cpu().numpy()
 
     @property
-    def default_hop(self) -> int:
-        """Sampled frames between the windows of ``predict(windows="blend")``: a third of the window (each
-        frame then gets three windows' outputs); chosen by measurement (weights/README.md, STCFormer)."""
-        return max(1, len(self.model.window_offsets) // 3)
-
-    def _predict_dense(self, inputs: torch.Tensor, batch_frames: int) -> torch.Tensor:
-        rf = self.receptive_field
-        pad = rf // 2
-        V, T = inputs.shape[:2]
-        padded = torch.cat([inputs[:, :1].expand(V, pad, -1, -1), inputs,
-                            inputs[:, -1:].expand(V, pad, -1, -1)], dim=1)  # (V, T + RF - 1, J, 2)
-        chunk = max(1, batch_frames // V)
-        outs = []
-        for start in range(0, T, chunk):
-            stop = min(T, start + chunk)
-            outs.append(self.model(padded[:, start: stop + rf - 1]))  # (V, stop - start, J, 3)
-        return torch.cat(outs, dim=1)
-
-    def _windows_per_pass(self, V: int, F: int, batch_frames: int) -> int:
-        # Small passes are also the fast ones on a CPU: at batch 8 STCFormer runs 1.3x faster per window than
-        # at batch 256 (its activations stay in cache and the allocator reuses them). benchmarks/lifter_speed.py
-        return max(1, batch_frames // (V * F))
-
-    def _predict_windows(self, inputs: torch.Tensor, batch_frames: int) -> torch.Tensor:
-        """One window centred on every frame, keep the centre output (the 'center' and 'seq2seq' kinds)."""
-        offsets = torch.as_tensor(self.model.window_offsets, device=inputs.device)  # (F,)
-        centre = 0 if self.spec.kind == "center" else int(self.model.output_index)  # seq2seq: the window's centre
-        V, T = inputs.shape[:2]
-        F = len(offsets)
-        per_batch = self._windows_per_pass(V, F, batch_frames)
-        outs = []
-        for start in range(0, T, per_batch):
-            frames = torch.arange(start, min(T, start + per_batch), device=inputs.device)
-            index = (frames[:, None] + offsets[None]).clamp(0, T - 1)  # (N, F): edge padding by clamping
-            windows = inputs[:, index]  # (V, N, F, J, 2)
-            N = index.shape[0]
-            y = self.model(windows.reshape(V * N, F, *inputs.shape[2:]))  # (V*N, F_out, J, 3)
-            outs.append(y[:, centre].reshape(V, N, -1, 3))
-        return torch.cat(outs, dim=1)
-
-    def _predict_blend(self, inputs: torch.Tensor, batch_frames: int, hop: int) -> torch.Tensor:
-        """Sequence-to-sequence windows every ``hop`` sampled frames, every output used.
-
-        A window samples every ``step``-th frame (STCFormer: 3), so the frames fall into ``step`` interleaved
-        subsequences (frame f is in subsequence f % step). In each, windows are centred on sampled positions
-        0, hop, 2 hop, ... and on the last position, so both ends get a window centred on them, as in the
-        "centre" mode. Output k of a window centred on frame c is the pose of frame c + offsets[k], and is
-        used if that frame exists (edge padding repeats the end frames, whose outputs are dropped). Each
-        frame's pose is the weighted mean of the outputs it gets, with weights falling linearly from the
-        window's centre (F // 2 + 1) to its ends (1). With hop <= F every frame gets at least one output.
-        """
-        offsets = np.asarray(self.model.window_offsets)  # (F,)
-        F = len(offsets)
-        step = int(offsets[1] - offsets[0]) if F > 1 else 1
-        if F > 1 and not (np.diff(offsets) == step).all() or offsets[F // 2] != 0:
-            raise ValueError("blended windows need evenly spaced window offsets centred on 0")
-        hop = min(max(1, int(hop)), F)
-        V, T, J = inputs.shape[:3]
-        centres = []
-        for r in range(min(step, T)):  # one subsequence per residue r: frames r, r + step, ...
-            n = (T - 1 - r) // step + 1
-            positions = np.arange(0, n, hop)
-            if positions[-1] != n - 1:
-                positions = np.append(positions, n - 1)
-            centres.append(r + step * positions)
-        centres = np.concatenate(centres)  # (N,) the frame each window is centred on
-        frames = torch.as_tensor(centres[:, None] + offsets[None], device=inputs.device)  # (N, F) may be outside
-        inside = (frames >= 0) & (frames < T)  # (N, F)
-        half = F // 2
-        ramp = torch.as_tensor(half + 1 - np.abs(np.arange(F) - half), dtype=inputs.dtype, device=inputs.device)
-        out = torch.zeros(V, T, J, 3, dtype=inputs.dtype, device=inputs.device)
-        weight = torch.zeros(T, dtype=inputs.dtype, device=inputs.device)
-        per_batch = self._windows_per_pass(V, F, batch_frames)
-        for start in range(0, len(centres), per_batch):
-            f = frames[start:start + per_batch]  # (N, F)
-            N = f.shape[0]
-            windows = inputs[:, f.clamp(0, T - 1)]  # (V, N, F, J, 2)
-            y = self.model(windows.reshape(V * N, F, J, 2)).reshape(V, N, F, J, 3)  # (V, N, F, J, 3)
-            keep = inside[start:start + per_batch]  # (N, F)
-            w = ramp.expand(N, F)[keep]  # (K,) one weight per used output
-            target = f[keep]  # (K,) the frame of each used output
-            out.index_add_(1, target, y[:, keep] * w[None, :, None, None])  # y[:, keep]: (V, K, J, 3)
-            weight.index_add_(0, target, w)
-        return out / weight[None, :, None, None]
+    def default_hop(self) -> int | None:
+        """Sampled frames between the windows of ``predict(windows="blend")`` (sequence-to-sequence lifters)."""
+        return self.spec.windowing.default_hop(self.model)
 
     # --- persistence ------------------------------------------------------------------------
     def checkpoint(self, training: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -232,7 +147,7 @@ class Lifter:
             "lifter": self.spec.name,
             "config": dataclasses.asdict(self.config),
             "receptive_field": self.receptive_field,
-            "kind": self.spec.kind,
+            "kind": self.spec.windowing.name,
             "layout": H36M17.name,
             "input_normalization": INPUT_NORMALIZATION,
             "output": OUTPUT_CONVENTION,
@@ -252,13 +167,6 @@ def save_atomic(obj: Any, path: str | Path) -> Path:
     with AtomicPath(path, force=True) as out:  # the file gets the umask's permissions, like any other output
         torch.save(obj, out.tmp)
     return path
-
-
-def flip_pose(x: torch.Tensor) -> torch.Tensor:
-    """Mirror H36M-17 poses (..., J, C) horizontally: negate x and swap left and right joints."""
-    x = x[..., torch.as_tensor(H36M17.flip_index, device=x.device), :].clone()
-    x[..., 0] *= -1
-    return x
 
 
 def new_model(name: str, frames: int | None = None, **overrides):

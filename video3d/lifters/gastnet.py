@@ -30,6 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..layouts import H36M17
+from ..windowing import Dense
 from .registry import LifterSpec, register_lifter
 
 
@@ -286,7 +287,7 @@ register_lifter(LifterSpec(
     model_cls=GASTNet,
     config_cls=GASTNetConfig,
     config_for_frames=GASTNetConfig.for_frames,
-    kind="dense",
+    windowing=Dense(),
     frames=(27, 81, 243),
     default_frames=27,
     paper_params={27: 6.92e6, 81: 7.05e6, 243: 7.09e6},

@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..windowing import Centre
 from .layers import DropPath
 from .registry import LifterSpec, register_lifter
 
@@ -105,8 +106,6 @@ class Block(nn.Module):
 
 
 class PoseFormer(nn.Module):
-    kind = "center"
-
     def __init__(self, cfg: PoseFormerConfig):
         super().__init__()
         self.cfg = cfg
@@ -160,7 +159,7 @@ register_lifter(LifterSpec(
     model_cls=PoseFormer,
     config_cls=PoseFormerConfig,
     config_for_frames=PoseFormerConfig.for_frames,
-    kind="center",
+    windowing=Centre(),
     frames=(9, 27, 81),
     default_frames=81,
     paper_params={81: 9.6e6},  # the paper gives the 81-frame count only

@@ -7,17 +7,12 @@ call ``register_lifter``; the package imports every module in the folder, so not
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Callable
 
 import torch.nn as nn
 
 from ..errors import Video3DError
-
-# How a model maps a window of 2D frames to 3D frames:
-#   dense   - (B, T, J, 2) -> (B, T - RF + 1, J, 3); output t belongs to input t + RF // 2 (convolutional)
-#   center  - (B, F, J, 2) -> (B, 1, J, 3); the window's centre frame (PoseFormer)
-#   seq2seq - (B, F, J, 2) -> (B, F, J, 3); every frame of the window (STCFormer)
-Kind = Literal["dense", "center", "seq2seq"]
+from ..windowing import Windowing
 
 
 @dataclass(frozen=True)
@@ -27,7 +22,9 @@ class LifterSpec:
     model_cls: type[nn.Module]
     config_cls: type
     config_for_frames: Callable[..., object]
-    kind: Kind
+    # how the model maps windows of 2D frames to 3D frames, and so how it is trained and run
+    # (``video3d.windowing``: Dense for GAST-Net, Centre for PoseFormer, SequenceToSequence for STCFormer)
+    windowing: Windowing
     frames: tuple[int, ...]  # the window lengths the paper defines
     default_frames: int
     paper_params: dict[int, float]  # parameter count by frames, from the paper / MODELS.md

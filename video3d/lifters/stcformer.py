@@ -32,6 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..windowing import SequenceToSequence
 from .layers import DropPath
 from .registry import LifterSpec, register_lifter
 
@@ -124,8 +125,6 @@ class STCBlock(nn.Module):
 
 
 class STCFormer(nn.Module):
-    kind = "seq2seq"
-
     def __init__(self, cfg: STCFormerConfig):
         super().__init__()
         self.cfg = cfg
@@ -161,7 +160,7 @@ register_lifter(LifterSpec(
     model_cls=STCFormer,
     config_cls=STCFormerConfig,
     config_for_frames=STCFormerConfig.for_frames,
-    kind="seq2seq",
+    windowing=SequenceToSequence(),
     frames=(27, 81, 243),
     default_frames=27,
     paper_params={27: 4.75e6, 81: 4.75e6, 243: 4.75e6},  # the same for every T: nothing depends on T
