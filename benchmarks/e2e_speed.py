@@ -85,8 +85,8 @@ def main() -> None:
         detector = PoseDetector(args.detector, device="cpu")
         pipeline.detect(warm, detector=detector, min_track_frames=1)  # imports, model compile, first frame
         result = clock.run("detect", T, pipeline.detect, clip, detector=detector)
-        clock.run("lift", T, pipeline.lift, result, lifter)
-        clock.run("place", T, pipeline.place, result, trajectory=True)
+        result = clock.run("lift", T, pipeline.lift, result, lifter)
+        result = clock.run("place", T, pipeline.place, result, trajectory=True)
         valid = result.valid()[0]
         error = 1000 * p_mpjpe(result.keypoints_3d()[0][valid], truth[valid])
         sizes = {}

@@ -31,7 +31,6 @@ From Python: ``swap_rate``, ``swapped_frames``, ``scale_ratio``, ``acceleration_
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import sys
@@ -210,10 +209,7 @@ def lift_3d(result, model, device: str) -> np.ndarray:
     where there is no prediction."""
     from video3d.pipeline import lift
 
-    r = copy.copy(result)
-    r.warnings = list(result.warnings)
-    r.timings = dict(result.timings)
-    lift(r, model, device=device)
+    r = lift(result, model, device=device)
     k3 = r.keypoints_3d()[0].astype(np.float64)
     k3[~r.valid()[0]] = np.nan
     return k3

@@ -6,8 +6,8 @@
 
 Each clip (``benchmarks/wild_clips.py``: motion capture on the mannequin, a random camera and look) is detected
 as ``benchmarks/wild.py`` detects (cached beside the clip), then goes through ``pipeline.lift``'s own
-preparation of the lifter input (swap repair, COCO -> H36M-17, gap filling, rescale to the typical size,
-normalisation): the input the lifter would get is recorded, and the true 2D goes through the same
+preparation of the lifter input (``pipeline.lifter_inputs``: swap repair, COCO -> H36M-17, gap filling, rescale
+to the typical size, normalisation): the input the lifter would get is recorded, and the true 2D goes through the same
 normalisation and rescale. Their difference, over windows of ``--window`` frames every ``--stride``, is the
 bank. Only S1 S5 S6 S7 S8 may be used (S9 and S11 are the test subjects); the default leaves S8 out too, for
 tuning on it.
@@ -37,46 +37,14 @@ TRAINING_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
 
 
 def lifter_inputs(result, model) -> tuple[list[tuple[int, int, np.ndarray]], float]:
-    """What ``pipeline.lift`` hands ``model`` for the first person: [(start, stop, input (n, 17, 2))] and the
-    rescale factor (the lifter's ``predict`` is replaced by a recorder; its 3D output is not used)."""
-    import copy
+    """What ``pipeline.lift`` hands ``model`` for the first person, with reconstruct's defaults and no smoothing:
+    [(start, stop, input (n, 17, 2))] and the rescale factor (``pipeline.lifter_inputs``, which lift calls)."""
+    from video3d.options import ReconstructOptions
+    from video3d.pipeline import lifter_inputs as prepare
 
-    from video3d.pipeline import lift
-
-    recorded = []
-    real = model.predict
-
-    def record(x, flip=True, windows="blend", **kw):
-        recorded.append(np.array(x, np.float32))
-        return np.zeros(x.shape[:-1] + (3,), np.float32)
-
-    r = copy.copy(result)
-    r.warnings, r.timings = list(result.warnings), dict(result.timings)
-    model.predict = record
-    try:
-        lift(r, model, smooth="none")
-    finally:
-        model.predict = real
-    valid = r.valid()[0]
-    runs, t = [], 0
-    while t < len(valid):  # the segments are the runs of frames given a prediction, in order
-        if valid[t]:
-            e = t
-            while e < len(valid) and valid[e]:
-                e += 1
-            runs.append((t, e))
-            t = e
-        else:
-            t += 1
-    out, i = [], 0
-    for s, e in runs:  # adjacent segments (a gap of 0 frames cannot happen) map one to one onto the recordings
-        while i < len(recorded) and len(recorded[i]) != e - s:
-            i += 1
-        if i == len(recorded):
-            break
-        out.append((s, e, recorded[i]))
-        i += 1
-    return out, float(r.input_scale[0])
+    gap = max(0, int(round(ReconstructOptions().max_gap * result.fps)))
+    prepared = prepare(result.persons_2d[0], result.frame_size, result.fps, model.input_spread, gap)
+    return [(s, e, x) for (s, e), x in prepared.segments.items()], prepared.scale
 
 
 def swapped_groups(x: np.ndarray, truth: np.ndarray) -> np.ndarray:

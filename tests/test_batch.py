@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from video3d.batch import Job, Manifest, expand_inputs, fingerprint, plan
+from video3d.options import ReconstructOptions
 from video3d.errors import InputError
 from video3d.video import ffmpeg_exe
 
@@ -58,14 +59,14 @@ def test_bad_inputs_are_refused_before_any_work(tmp_path, make, phrase):
 
 
 # --- the manifest's decisions ---------------------------------------------------------------------------------------
-def record(job: Job, status: str, options: dict, **extra) -> dict:
+def record(job: Job, status: str, options: ReconstructOptions, **extra) -> dict:
     st = job.input.stat()
     return {"input": str(job.input), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "options": fingerprint(options),
             "status": status, **extra}
 
 
 def test_a_rerun_skips_what_is_done_and_unchanged_and_redoes_the_rest(tmp_path):
-    options = {"lifter": "gastnet"}
+    options = ReconstructOptions(lifter="gastnet")
     jobs = {n: Job(touch(tmp_path / f"{n}.mp4"), tmp_path / "out") for n in "abcdef"}
     out = touch(tmp_path / "out" / "a_poses.npz")
     m = Manifest(tmp_path / "out" / "manifest.jsonl")
@@ -73,7 +74,7 @@ def test_a_rerun_skips_what_is_done_and_unchanged_and_redoes_the_rest(tmp_path):
     m.append(record(jobs["b"], "done", options, outputs=[str(tmp_path / "out" / "gone.npz")]))  # output deleted
     m.append(record(jobs["c"], "failed", options, error="bad"))  # failed: skipped unless retried
     m.append(record(jobs["d"], "started", options))  # interrupted: redo
-    m.append(record(jobs["e"], "done", {"lifter": "poseformer"}, outputs=[str(out)]))  # other options: redo
+    m.append(record(jobs["e"], "done", ReconstructOptions(lifter="poseformer"), outputs=[str(out)]))  # other options: redo
     with m.path.open("a") as f:
         f.write('{"input": "cut short by a cra')  # a crash mid-line is ignored
     m = Manifest(m.path)

@@ -146,7 +146,7 @@ def test_export_command_converts_an_npz(lifted, tmp_path):
     assert r.exit_code == 0, r.stderr
     assert (tmp_path / "again_0.bvh").is_file() and (tmp_path / "again.csv").is_file()
     r = runner.invoke(app, ["export", str(lifted / "walk_3d.npz"), "--format", "fbx"])
-    assert r.exit_code == 2 and "Invalid value for '--format': unknown export format fbx" in r.stderr
+    assert r.exit_code == 2 and "Invalid value for '--format'" in r.stderr and "unknown export format fbx" in r.stderr
     before = sorted(lifted.iterdir())
     r = runner.invoke(app, ["export", str(lifted / "walk_3d.npz"), "--format", "npz"])  # what it is already
     assert r.exit_code == 2 and "'--format': the poses are an npz already; choose json, csv or bvh" in r.stderr

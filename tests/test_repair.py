@@ -257,13 +257,13 @@ def test_the_cli_option_reaches_the_lifter_input(flipped_walk, flag, fixed, tmp_
 
 @pytest.mark.parametrize("fix_swaps", [True, False])
 def test_reconstruct_and_batch_forward_fix_swaps(flipped_walk, fix_swaps, tmp_path, random_checkpoint):
-    from video3d.batch import reconstruct_options
+    from video3d.options import ReconstructOptions
     from video3d.lifters import create_lifter
     from video3d.pipeline import reconstruct
 
     from .conftest import SAMPLE
 
-    assert "fix_swaps" in reconstruct_options()  # batch passes reconstruct's options through (and fingerprints them)
+    assert "fix_swaps" in ReconstructOptions.names()  # batch passes reconstruct's options on (and fingerprints them)
     model = create_lifter("gastnet", weights=random_checkpoint, device="cpu")
     out = reconstruct(SAMPLE, output_dir=tmp_path, lifter=model, keypoints=flipped_walk[0], write_video=False,
                       smooth="none", fix_swaps=fix_swaps)

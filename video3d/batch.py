@@ -16,17 +16,18 @@
 from __future__ import annotations
 
 import glob
+import dataclasses
 import hashlib
-import inspect
 import json
 import os
 import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import Iterable, Protocol
 
 from .errors import InputError, OutputError, Video3DError
+from .options import ReconstructOptions
 from .signals import handle_signals
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mts",
@@ -168,9 +169,9 @@ class Manifest:
         self.latest[record["input"]] = record
 
 
-def fingerprint(options: dict[str, Any]) -> str:
+def fingerprint(options: ReconstructOptions) -> str:
     """What makes two runs of a video give the same outputs: every reconstruct option, as text."""
-    text = json.dumps({k: str(v) for k, v in sorted(options.items())})
+    text = json.dumps(dict(sorted(options.describe().items())))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -179,7 +180,7 @@ def _stat(path: Path) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def plan(jobs: list[Job], manifest: Manifest, options: dict[str, Any], retry_failed: bool = False
+def plan(jobs: list[Job], manifest: Manifest, options: ReconstructOptions, retry_failed: bool = False
          ) -> tuple[list[tuple[Job, bool]], list[Outcome]]:
     """(jobs to run, each with whether it may overwrite its outputs), and the outcomes of those skipped."""
     fp = fingerprint(options)
@@ -199,27 +200,19 @@ def plan(jobs: list[Job], manifest: Manifest, options: dict[str, Any], retry_fai
 
 
 # --- the worker --------------------------------------------------------------------------------------------------
-def reconstruct_options() -> set[str]:
-    from .pipeline import reconstruct
-
-    return set(inspect.signature(reconstruct).parameters) - {"video", "output_dir", "keypoints", "force", "progress"}
-
-
 class VideoWorker:
     """Loads the lifter and the detector once, then reconstructs one video per ``process`` call. The same class
     runs in a local worker process and as a Ray actor."""
 
-    def __init__(self, options: dict[str, Any], threads: int | None = None):
+    def __init__(self, options: ReconstructOptions, threads: int | None = None):
         import torch
 
         from .lifters import create_lifter
 
         if threads:
             torch.set_num_threads(threads)
-        self.options = dict(options)
-        self.lifter = create_lifter(self.options.pop("lifter", "gastnet"), weights=self.options.pop("weights", None),
-                                    device=self.options.get("device", "auto"))
-        self.detector_name = self.options.pop("detector", None)
+        self.options = dataclasses.replace(
+            options, lifter=create_lifter(options.lifter, weights=options.weights, device=options.device))
         self.detector = None  # loaded with the first video (it needs no frame rate to load, only to track)
 
     def process(self, input: str, output_dir: str, force: bool) -> dict:
@@ -230,9 +223,8 @@ class VideoWorker:
         start = time.perf_counter()
         try:
             if self.detector is None:
-                self.detector = PoseDetector(self.detector_name, device=self.options.get("device", "auto"))
-            out = reconstruct(input, output_dir=output_dir, lifter=self.lifter, detector=self.detector, force=force,
-                              **self.options)
+                self.detector = PoseDetector(self.options.detector, device=self.options.device)
+            out = reconstruct(input, output_dir, dataclasses.replace(self.options, detector=self.detector), force=force)
             outputs = [str(p) for p in (out.npz, *out.exports, out.video) if p is not None]
             return {"input": input, "status": "done", "outputs": outputs, "seconds": time.perf_counter() - start,
                     "frames": out.result.num_frames, "warnings": out.result.warnings}
@@ -254,7 +246,7 @@ class VideoWorker:
 _WORKER: VideoWorker | None = None
 
 
-def _init_process(options: dict, threads: int, cores) -> None:
+def _init_process(options: ReconstructOptions, threads: int, cores) -> None:
     """A local worker: its own cores (so OpenVINO, torch and ffmpeg stay on them), Ctrl-C left to the driver,
     SIGTERM unwinding so temporary files go, the models loaded once."""
     global _WORKER
@@ -284,24 +276,24 @@ def default_jobs(cores: int, threads: int = 2) -> int:
     return max(1, cores // threads)
 
 
-def run(inputs: Iterable[str | os.PathLike], output_dir: str | os.PathLike, jobs: int | None = None,
-        backend: str = "process", threads: int | None = None, retry_failed: bool = False, force: bool = False,
-        ray_address: str | None = None, num_gpus: float = 0.0, progress: BatchProgress | None = None,
-        **reconstruct_kwargs) -> BatchReport:
-    """Reconstruct every video of ``inputs`` into ``output_dir`` (see the module's docstring). ``reconstruct_kwargs``
-    are ``pipeline.reconstruct``'s keywords (lifter, weights, detector, persons, device, write_video, smooth,
-    ...). ``jobs`` workers of ``threads`` threads (defaults: ``default_jobs``; for Ray, the cluster's CPUs).
-    ``force`` lets the batch overwrite outputs it did not write itself."""
+def run(inputs: Iterable[str | os.PathLike], output_dir: str | os.PathLike, options: ReconstructOptions | None = None,
+        jobs: int | None = None, backend: str = "process", threads: int | None = None, retry_failed: bool = False,
+        force: bool = False, ray_address: str | None = None, num_gpus: float = 0.0,
+        progress: BatchProgress | None = None, **settings) -> BatchReport:
+    """Reconstruct every video of ``inputs`` into ``output_dir`` (see the module's docstring) with ``options`` (a
+    ``ReconstructOptions``), and any of its fields as keywords on top (lifter, weights, detector, persons, device,
+    write_video, smooth, ...). The lifter and the detector are named, not loaded: each worker loads its own.
+    ``jobs`` workers of ``threads`` threads (defaults: ``default_jobs``; for Ray, the cluster's CPUs). ``force``
+    lets the batch overwrite outputs it did not write itself."""
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-    unknown = set(reconstruct_kwargs) - reconstruct_options()
-    if unknown:
-        raise TypeError(f"unknown reconstruct options {sorted(unknown)}")
+    options = ReconstructOptions.of(options, **settings)
+    if not isinstance(options.lifter, str) or not isinstance(options.detector, (str, type(None))):
+        raise TypeError("batch workers load their own models: name the lifter and the detector, do not pass them loaded")
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise OutputError(f"{output_dir} is a file, not a folder")
     all_jobs = expand_inputs(inputs, output_dir)
-    options = {k: (str(v) if isinstance(v, Path) else v) for k, v in reconstruct_kwargs.items()}
     manifest = Manifest(output_dir / MANIFEST)
     todo, outcomes = plan(all_jobs, manifest, options, retry_failed)
     todo = [(job, ours or force) for job, ours in todo]  # may it overwrite existing outputs?
@@ -365,7 +357,7 @@ def _started(manifest: Manifest, job: Job, allow_overwrite: bool, fp: str, progr
     return str(job.input), str(job.output_dir), allow_overwrite
 
 
-def _process_runner(options: dict, jobs: int, threads: int, cores: list[int]):
+def _process_runner(options: ReconstructOptions, jobs: int, threads: int, cores: list[int]):
     """Local worker processes ('spawn': a fresh interpreter, no forked OpenMP state), each pinned to its own
     ``threads`` cores when there are enough, ``jobs`` videos in flight. A worker that dies (a crash in a native
     library) breaks the pool: the videos that finish with that error are recorded as failed, those still in
@@ -426,7 +418,7 @@ def _stop_workers(pool) -> None:
             process.terminate()
 
 
-def _ray_runner(options: dict, jobs: int | None, threads: int | None, address: str | None, num_gpus: float):
+def _ray_runner(options: ReconstructOptions, jobs: int | None, threads: int | None, address: str | None, num_gpus: float):
     try:
         import ray
         from ray.util import ActorPool

@@ -101,6 +101,43 @@ class Device(str, Enum):
 
 
 # --- shared options ----------------------------------------------------------------------------
+def export_formats(value) -> tuple[str, ...]:
+    """'json,bvh' -> ("json", "bvh") (a Typer parser: a bad name is a usage error)."""
+    from .exports import parse_formats
+
+    if isinstance(value, tuple):  # the default
+        return value
+    try:
+        return tuple(parse_formats(value))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def frame_size_value(value) -> tuple[int, int] | None:
+    """'1920x1080' -> (1920, 1080) (a Typer parser)."""
+    if value is None or isinstance(value, tuple):
+        return value
+    try:
+        w, h = (int(v) for v in value.lower().split("x"))
+        if w > 0 and h > 0:
+            return w, h
+    except ValueError:
+        pass
+    raise typer.BadParameter(f"{value!r} is not WIDTHxHEIGHT")
+
+
+def options_from(params: dict):
+    """The ``ReconstructOptions`` of a command's parsed parameters, which are named as its fields (enums give
+    their values; ``--no-video`` is ``write_video``); the command's other parameters are left out."""
+    from .options import ReconstructOptions
+
+    names = set(ReconstructOptions.names())
+    values = {k: v.value if isinstance(v, Enum) else v for k, v in params.items() if k in names}
+    if "no_video" in params:
+        values["write_video"] = not params["no_video"]
+    return run(ReconstructOptions.of, **values)
+
+
 def parse_lifter(value: str) -> str:
     """A registered lifter's name. The registry is read here, when a command runs, not when the CLI starts: it
     imports the models, and so torch (seconds), which --help and most errors do not need."""
@@ -121,9 +158,20 @@ DetectorOpt = Annotated[Optional[str], typer.Option(
     "--detector", envvar=DETECTOR_ENV, show_default=False,
     help=f"YOLO pose model: an ultralytics model name (downloaded once to ~/.cache/video3d) or a local path "
          f"(.pt file or export folder). Default: {DEFAULT_DETECTOR}.")]
-PersonsOpt = Annotated[str, typer.Option(
-    "--persons", help="How many people: 1 = the main subject (the longest, largest track), N = the N main ones, "
-                      "or 'all'.")]
+def persons_value(value) -> int | str:
+    """'3' -> 3, 'all' -> 'all' (a Typer parser: anything else is a usage error)."""
+    from .errors import InputError
+    from .options import parse_persons
+
+    try:
+        return parse_persons(value)
+    except InputError as exc:
+        raise typer.BadParameter(str(exc).removeprefix("persons is ")) from None
+
+
+PersonsOpt = Annotated[object, typer.Option(
+    "--persons", parser=persons_value, metavar="N|all",
+    help="How many people: 1 = the main subject (the longest, largest track), N = the N main ones, or 'all'.")]
 
 
 class Rebase(str, Enum):
@@ -154,7 +202,7 @@ TrajectoryOpt = Annotated[bool, typer.Option("--trajectory/--no-trajectory", hel
 RebaseOpt = Annotated[Rebase, typer.Option("--rebase", help=(
     "Floor: sequence = each person's feet on z=0 over the video; frame = the lowest joint of every frame on "
     "z=0; none = heights as estimated."))]
-ExportOpt = Annotated[str, typer.Option("--export", help=(
+ExportOpt = Annotated[object, typer.Option("--export", parser=export_formats, metavar="FORMATS", help=(
     "Comma-separated formats to write: npz (always), json, csv, bvh (one BVH per person)."))]
 UpOpt = Annotated[Up, typer.Option("--up", help="BVH up axis: y (the BVH convention) or z.")]
 
@@ -184,39 +232,6 @@ QualityOpt = Annotated[Quality, typer.Option("--quality", help=(
 NoVideoOpt = Annotated[bool, typer.Option("--no-video", help="Write the keypoints only, no rendered video.")]
 StrictOpt = Annotated[bool, typer.Option("--strict", help=(
     "Fail (exit 2) on a truncated or damaged video instead of warning and keeping the frames that decode."))]
-
-
-def parse_export(value: str, option: str = "--export") -> tuple[str, ...]:
-    from .exports import parse_formats
-
-    try:
-        return tuple(parse_formats(value))
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint=f"'{option}'") from None
-
-
-def parse_size(value: str | None) -> tuple[int, int] | None:
-    if value is None:
-        return None
-    try:
-        w, h = (int(v) for v in value.lower().split("x"))
-        if w > 0 and h > 0:
-            return w, h
-    except ValueError:
-        pass
-    raise typer.BadParameter(f"{value!r} is not WIDTHxHEIGHT", param_hint="'--frame-size'")
-
-
-def parse_persons(value: str) -> int | str:
-    if value.strip().lower() == "all":
-        return "all"
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise typer.BadParameter(f"{value!r} is not a positive number or 'all'", param_hint="'--persons'")
-    return n
 
 
 # --- progress and errors -------------------------------------------------------------------------
@@ -334,12 +349,8 @@ def reconstruct(
     """Video -> 2D keypoints -> 3D poses -> side-by-side video and npz (detect + lift + render)."""
     from .pipeline import reconstruct as reconstruct_fn
 
-    n = parse_persons(persons)
-    formats = parse_export(export)
-    out = run(reconstruct_fn, video, output_dir=output_dir, lifter=lifter, weights=weights, detector=detector,
-              persons=n, device=device.value, write_video=not no_video, keypoints=keypoints, smooth=smooth.value,
-              rescale=rescale, trajectory=trajectory, rebase=rebase.value, export=formats, up=up.value, force=force,
-              windows=windows.value, strict=strict, quality=quality.value, fix_swaps=fix_swaps, progress=RichProgress())
+    options = options_from(locals())
+    out = run(reconstruct_fn, video, output_dir, options, keypoints=keypoints, force=force, progress=RichProgress())
     summary(out.result, [p for p in (out.npz, *out.exports, out.video) if p is not None])
 
 
@@ -390,14 +401,10 @@ def batch(
     """Reconstruct many videos: resumable (manifest.jsonl), failures recorded and skipped, on this machine or Ray."""
     from .batch import FAILED_EXIT_CODE, run as batch_fn
 
-    n = parse_persons(persons)
-    formats = parse_export(export)
-    report = run(batch_fn, inputs, output_dir, jobs=jobs, backend="ray" if ray or ray_address else "process",
+    options = options_from(locals())
+    report = run(batch_fn, inputs, output_dir, options, jobs=jobs, backend="ray" if ray or ray_address else "process",
                  threads=threads, retry_failed=retry_failed, force=force, ray_address=ray_address, num_gpus=gpus,
-                 progress=BatchBar(), lifter=lifter, weights=weights, detector=detector, persons=n,
-                 device=device.value, write_video=not no_video, smooth=smooth.value, rescale=rescale,
-                 trajectory=trajectory, rebase=rebase.value, export=formats, up=up.value, windows=windows.value,
-                 strict=strict, quality=quality.value, fix_swaps=fix_swaps)
+                 progress=BatchBar())
     batch_summary(report, output_dir)
     if report.failed:
         raise typer.Exit(FAILED_EXIT_CODE)
@@ -471,10 +478,9 @@ def detect(
     from .io import check_output
     from .pipeline import DEFAULT_OUTPUT_DIR, detect as detect_fn
 
-    n = parse_persons(persons)
     output = output or DEFAULT_OUTPUT_DIR / f"{video.stem}_2d.npz"
     run(check_output, output, force)
-    result = run(detect_fn, video, detector=detector, persons=n, device=device.value, strict=strict,
+    result = run(detect_fn, video, detector=detector, persons=persons, device=device.value, strict=strict,
                  progress=RichProgress())
     run(result.save_npz, output, force=force)
     summary(result, [output])
@@ -491,7 +497,7 @@ def lift(
     weights: WeightsOpt = None,
     device: DeviceOpt = Device.auto,
     fps: Annotated[Optional[float], typer.Option("--fps", min=0.001, help="Frame rate, if the input has none.")] = None,
-    frame_size: Annotated[Optional[str], typer.Option("--frame-size", help=(
+    frame_size: Annotated[Optional[object], typer.Option("--frame-size", parser=frame_size_value, metavar="WxH", help=(
         "WIDTHxHEIGHT of the frames, if the input has none (OpenPose).")
     )] = None,
     smooth: SmoothOpt = Smooth(DEFAULT_SMOOTHING),
@@ -505,30 +511,19 @@ def lift(
     windows: WindowsOpt = Windows.blend,
 ) -> None:
     """2D -> 3D: lift keypoints from any source to 3D poses (npz, and other formats with --export)."""
-    from .exports import check_exports, export as export_fn
-    from .importers import load_keypoints
-    from .io import check_output
-    from .pipeline import lift as lift_fn, place
+    from .pipeline import lift_file
 
-    formats = parse_export(export)
-    size = parse_size(frame_size)
-    stem = keypoints.stem.removesuffix("_2d") if keypoints.is_file() else keypoints.name
-    output = output or keypoints.with_name(f"{stem}_3d.npz")
-    run(check_output, output, force)
-    result = run(load_keypoints, keypoints, fps=fps, frame_size=size)
-    run(check_exports, output.with_name(output.stem), list(formats), force, track_ids=result.track_ids)
-    run(lift_fn, result, lifter=lifter, weights=weights, device=device.value, smooth=smooth.value,
-        rescale=rescale, windows=windows.value, fix_swaps=fix_swaps, progress=RichProgress())
-    run(place, result, trajectory=trajectory, rebase=rebase.value)
-    run(result.save_npz, output, force=force)
-    extra = run(export_fn, result, output.with_name(output.stem), list(formats), up.value, force)
-    summary(result, [output, *extra])
+    options = options_from(locals())
+    out = run(lift_file, keypoints, output, options, fps=fps, frame_size=frame_size, force=force,
+              progress=RichProgress())
+    summary(out.result, [out.npz, *out.exports])
 
 
 @app.command("export", cls=Command)
 def export_cmd(
     poses: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="npz from `video3d lift` or `reconstruct`.")],
-    formats: Annotated[str, typer.Option("--format", "-f", help="Comma-separated: json, csv, bvh.")] = "bvh",
+    formats: Annotated[object, typer.Option("--format", "-f", parser=export_formats, metavar="FORMATS",
+                                            help="Comma-separated: json, csv, bvh.")] = ("bvh",),
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help=(
         "Output path without extension (BVH adds _<track id>); default beside the npz.")
     )] = None,
@@ -543,14 +538,14 @@ def export_cmd(
     from .pipeline import place
     from .results import load_npz
 
-    chosen = [f for f in parse_export(formats, "--format") if f != "npz"]
+    chosen = [f for f in formats if f != "npz"]
     if not chosen:
         raise typer.BadParameter("the poses are an npz already; choose json, csv or bvh", param_hint="'--format'")
     result = run(load_npz, poses)
     if not result.persons_3d:
         fail(f"{poses} holds 2D keypoints only; lift them first (video3d lift)", InputError.exit_code)
-    if result.world is None:
-        run(place, result, trajectory=trajectory, rebase=rebase.value)
+    if result.world is None:  # an npz of lifted poses not yet placed (older files): place them as asked
+        result = run(place, result, trajectory=trajectory, rebase=rebase.value)
     stem = output or poses.with_name(poses.stem.removesuffix("_poses"))
     paths = run(export_fn, result, stem, chosen, up.value, force)
     skipped = skipped_people(result)
@@ -574,14 +569,20 @@ def render(
     force: ForceOpt = False,
 ) -> None:
     """Draw the side-by-side video (input with 2D skeletons | 3D skeletons) from saved poses."""
-    from .pipeline import DEFAULT_OUTPUT_DIR, render as render_fn
+    import dataclasses
+
+    from .pipeline import DEFAULT_OUTPUT_DIR, place, render as render_fn
     from .results import load_npz
 
     output = output or DEFAULT_OUTPUT_DIR / f"{video.stem}_3d.mp4"
     result = run(load_npz, poses)
-    run(render_fn, video, result, output, force=force, azimuth=azimuth, elevation=elevation, quality=quality.value,
-        progress=RichProgress())
-    summary(result, [output], lifted=False)
+    if result.persons_3d and result.world is None:  # an npz of lifted poses not yet placed (older files)
+        result = run(place, result, trajectory=True)
+    rendered = run(render_fn, video, result, output, force=force, azimuth=azimuth, elevation=elevation,
+                   quality=quality.value, progress=RichProgress())
+    result = dataclasses.replace(result, warnings=[*result.warnings, *rendered.warnings],
+                                 timings={**result.timings, "render": rendered.seconds})
+    summary(result, [rendered.path], lifted=False)
 
 
 @app.command(cls=Command)

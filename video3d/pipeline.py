@@ -1,10 +1,13 @@
-"""The stages as library functions: ``detect`` -> ``lift`` -> ``render``, and ``reconstruct`` (all three).
-The CLI only parses options and calls these; every option is a keyword here.
+"""The stages as library functions: ``detect`` -> ``lift`` -> ``place`` -> ``render``, and ``reconstruct`` (all
+of them, with one ``ReconstructOptions``). Each stage takes a ``PoseResult`` and returns a new one (the one given
+is left as it was); the video is probed once and its ``VideoInfo`` passed down. The CLI only parses options and
+calls these; every option is a keyword here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 import warnings
@@ -19,6 +22,7 @@ from .errors import InputError, Video3DError
 from .geometry import fit_scale, normalize_screen_coordinates, rescale_about_root
 from .io import check_output
 from .layouts import coco17_to_h36m17
+from .options import DEFAULT_OUTPUT_DIR, DEFAULT_QUALITY, QUALITY, ReconstructOptions, output_paths  # noqa: F401
 from .progress import Progress, stage
 from .repair import fix_left_right
 from .results import PoseResult
@@ -32,7 +36,6 @@ from .world import estimate_roots, to_world
 if TYPE_CHECKING:  # the lifters import torch, the renderer cv2: both where they are used, not at import
     from .lifters import Lifter
 
-DEFAULT_OUTPUT_DIR = Path("video3d_output")
 MIN_JOINTS_PRESENT = 9  # a frame counts as 'person seen' with at least this many H36M joints
 
 
@@ -42,14 +45,15 @@ class LifterOutputError(Video3DError):
     exit_code = 2
 
 
-def detect(video: str | os.PathLike, detector: str | PoseDetector | None = None, persons: int | str = 1, device: str = "auto",
-           min_keypoint_confidence: float = 0.3, min_track_frames: int = 5, strict: bool = False,
+def detect(video: str | os.PathLike | VideoInfo, detector: str | PoseDetector | None = None, persons: int | str = 1,
+           device: str = "auto", min_keypoint_confidence: float = 0.3, min_track_frames: int = 5, strict: bool = False,
            progress: Progress | None = None) -> PoseResult:
     """Detect and track people; keep the selected ones. One row per decoded frame, nothing dropped.
     A video that decodes to fewer frames than its header declares, or with decoding errors, is truncated or
     damaged: ``strict`` makes that an InputError, otherwise it is one line in ``result.warnings``.
-    ``detector`` may be a loaded ``PoseDetector`` (kept open, for many videos), else a model name or path."""
-    info = probe(video)
+    ``video`` may be a path or the ``VideoInfo`` a caller probed already; ``detector`` a loaded ``PoseDetector``
+    (kept open, for many videos), else a model name or path."""
+    info = video if isinstance(video, VideoInfo) else probe(video)
     start = time.perf_counter()
     builder = TrackBuilder(min_confidence=min_keypoint_confidence)
     decoded = DecodeReport()
@@ -101,22 +105,57 @@ def _smooth_2d(x: np.ndarray, filt, fps: float) -> np.ndarray:
     return filt(x / height, fps) * height
 
 
+@dataclass
+class LifterInput:
+    """One person's 2D as ``lift`` hands it to the lifter."""
+
+    segments: dict[tuple[int, int], np.ndarray]  # (start, stop) -> normalised, rescaled 2D of the frames, (n, 17, 2)
+    present: np.ndarray  # (T,) bool: frames with at least MIN_JOINTS_PRESENT joints
+    scale: float  # the rescale factor (1: as detected)
+    swaps: int  # frames whose left/right labels were exchanged (``video3d.repair``)
+
+
+def lifter_inputs(person: PoseSequence, frame_size: tuple[int, int], fps: float, input_spread: float | None,
+                  max_gap: int, smooth_2d=None, fix_swaps: bool = True) -> LifterInput:
+    """Prepare one person's 2D for a lifter: left/right swaps repaired (``fix_swaps``), COCO -> H36M, the frames
+    seen well enough split into segments (gaps of up to ``max_gap`` frames bridged), missing joints filled, the 2D
+    filter ``smooth_2d`` applied, normalised by the frame width, and scaled about the pelvis to ``input_spread``
+    (None: not scaled). ``lift`` lifts exactly this; scripts/detector_errors.py records it."""
+    swaps = 0
+    if fix_swaps:
+        kp, conf, swapped = fix_left_right(person.keypoints, person.confidence, person.layout, max_gap=max_gap)
+        person = person.with_(keypoints=kp, confidence=conf)
+        swaps = int(swapped.any(1).sum())
+    seq = to_h36m(person)
+    present = (~seq.missing).sum(1) >= MIN_JOINTS_PRESENT
+    seen = seq.with_(keypoints=np.where(present[:, None, None], seq.keypoints, np.nan),
+                     confidence=np.where(present[:, None], seq.confidence, 0.0))
+    inputs = {}
+    for s, e in segments(present, max_gap):
+        x = lifter_input(seen, s, e)  # (e - s, 17, 2) pixels, filled
+        if smooth_2d is not None:
+            x = _smooth_2d(x, smooth_2d, fps)
+        inputs[s, e] = normalize_screen_coordinates(x, *frame_size)
+    scale = fit_scale(np.concatenate(list(inputs.values())), input_spread) if input_spread and inputs else 1.0
+    return LifterInput({k: rescale_about_root(x, scale) for k, x in inputs.items()}, present, scale, swaps)
+
+
 def lift(result: PoseResult, lifter: str | Lifter = "gastnet", weights: str | os.PathLike | None = None,
          device: str = "auto", max_gap: float = 0.5, flip: bool = True, smooth: str = DEFAULT_SMOOTHING,
          rescale: bool = True, windows: str = "blend", fix_swaps: bool = True,
          progress: Progress | None = None) -> PoseResult:
-    """Lift every person's 2D track to 3D. Gaps up to ``max_gap`` seconds are bridged (and flagged as
-    interpolated); longer ones split the track, and frames in them stay invalid (NaN). ``smooth`` names a
-    preset of SMOOTHING (filters on the 2D before and/or the 3D after lifting). With ``rescale``, each person's
-    2D is scaled about the pelvis, one factor per person, to the typical size of the lifter's training input
-    (``Lifter.input_spread``): the lifters take 2D normalised by the frame width, and a person smaller or
-    larger in the frame than Human3.6M's actors otherwise gets a wrong pose (benchmarks/input_scale.py); the
-    factors are kept in ``result.input_scale``. ``windows`` places a sequence-to-sequence lifter's windows
-    (``Lifter.predict``: "blend", or "centre", one per frame as in the papers' protocol). With ``fix_swaps``,
-    each person's left/right labels are made consistent over time first (``video3d.repair.fix_left_right``:
-    short flips of the whole body, the legs or the arms are undone) in what is lifted (``result.persons_2d``
-    keeps the detector's labels); the frames changed are counted in ``result.swaps_fixed``. A person never seen
-    well enough to lift is a warning; nobody at all, an InputError."""
+    """Lift every person's 2D track to 3D: a new result with ``persons_3d`` (the one given is unchanged).
+    Gaps up to ``max_gap`` seconds are bridged (and flagged as interpolated); longer ones split the track, and
+    frames in them stay invalid (NaN). ``smooth`` names a preset of SMOOTHING (filters on the 2D before and/or
+    the 3D after lifting). With ``rescale``, each person's 2D is scaled about the pelvis, one factor per person,
+    to the typical size of the lifter's training input (``Lifter.input_spread``): the lifters take 2D normalised
+    by the frame width, and a person smaller or larger in the frame than Human3.6M's actors otherwise gets a
+    wrong pose (benchmarks/input_scale.py); the factors are kept in ``input_scale``. ``windows`` places a
+    sequence-to-sequence lifter's windows (``Lifter.predict``: "blend", or "centre", one per frame as in the
+    papers' protocol). With ``fix_swaps``, each person's left/right labels are made consistent over time first
+    (``video3d.repair.fix_left_right``: short flips of the whole body, the legs or the arms are undone) in what
+    is lifted (``persons_2d`` keeps the detector's labels); the frames changed are counted in ``swaps_fixed``.
+    A person never seen well enough to lift is a warning; nobody at all, an InputError."""
     if smooth not in SMOOTHING:
         raise InputError(f"unknown smoothing {smooth!r}; choose from {', '.join(SMOOTHING)}")
     from .lifters import Lifter, create_lifter
@@ -124,35 +163,18 @@ def lift(result: PoseResult, lifter: str | Lifter = "gastnet", weights: str | os
     filt_2d, filt_3d = SMOOTHING[smooth]
     start = time.perf_counter()
     model = lifter if isinstance(lifter, Lifter) else create_lifter(lifter, weights=weights, device=device)
-    rf = model.receptive_field
-    if result.num_frames < rf:
-        raise InputError(f"the input has {result.num_frames} frames; the {model.name} lifter needs at least {rf} "
-                         f"(its receptive field)")
-    w, h = result.frame_size
+    if result.num_frames < model.receptive_field:
+        raise InputError(f"the input has {result.num_frames} frames; the {model.name} lifter needs at least "
+                         f"{model.receptive_field} (its receptive field)")
     gap = max(0, int(round(max_gap * result.fps)))
-    persons_3d, interpolated, scales, swaps = [], [], [], []
+    persons_3d, prepared = [], []
     with stage(progress, "lift", result.num_persons * result.num_frames) as bar:
         for person in result.persons_2d:
-            if fix_swaps:
-                kp, conf, swapped = fix_left_right(person.keypoints, person.confidence, person.layout, max_gap=gap)
-                person = person.with_(keypoints=kp, confidence=conf)
-                swaps.append(int(swapped.any(1).sum()))
-            else:
-                swaps.append(0)
-            seq = to_h36m(person)
-            present = (~seq.missing).sum(1) >= MIN_JOINTS_PRESENT
-            out = np.full((seq.num_frames, 17, 3), np.nan, np.float32)
-            inputs = {}  # (start, stop) -> normalised 2D of the segment, (n, 17, 2)
-            for s, e in segments(present, gap):
-                x = lifter_input(seq.with_(keypoints=np.where(present[:, None, None], seq.keypoints, np.nan),
-                                           confidence=np.where(present[:, None], seq.confidence, 0.0)), s, e)
-                if filt_2d is not None:
-                    x = _smooth_2d(x, filt_2d, result.fps)
-                inputs[s, e] = normalize_screen_coordinates(x, w, h)
-            factor = fit_scale(np.concatenate(list(inputs.values())), model.input_spread) if rescale and inputs else 1.0
-            scales.append(factor)
-            for (s, e), x in inputs.items():
-                y = model.predict(rescale_about_root(x, factor), flip=flip, windows=windows)
+            inp = lifter_inputs(person, result.frame_size, result.fps, model.input_spread if rescale else None, gap,
+                                filt_2d, fix_swaps)
+            out = np.full((person.num_frames, 17, 3), np.nan, np.float32)
+            for (s, e), x in inp.segments.items():
+                y = model.predict(x, flip=flip, windows=windows)
                 if not np.isfinite(y).all():
                     where = f" ({model.weights_path})" if model.weights_path else ""
                     raise LifterOutputError(f"the {model.name} lifter gave non-finite 3D (NaN or inf) for finite "
@@ -161,28 +183,28 @@ def lift(result: PoseResult, lifter: str | Lifter = "gastnet", weights: str | os
             valid = np.isfinite(out[..., 0]).all(-1)
             persons_3d.append(PoseSequence(out, valid[:, None].repeat(17, 1).astype(np.float32), result.fps,
                                            "h36m17", track_id=person.track_id))
-            interpolated.append(valid & ~present)
-            bar.advance(seq.num_frames)
+            prepared.append(inp)
+            bar.advance(person.num_frames)
     unseen = [int(p.track_id) for p, p3 in zip(result.persons_2d, persons_3d) if not p3.valid.any()]
     if len(unseen) == len(persons_3d):
         raise InputError(f"no frame has a person with at least {MIN_JOINTS_PRESENT} of the 17 joints: nothing to lift")
-    if unseen:
-        result.warnings.append(f"track{'s' if len(unseen) > 1 else ''} {', '.join(map(str, unseen))}: never seen "
-                               f"with {MIN_JOINTS_PRESENT}+ joints, so no 3D (NaN in every frame)")
-    result.persons_3d = persons_3d
-    result.input_scale = np.array(scales, np.float32)
-    result.swaps_fixed = np.array(swaps, np.int64)
-    result.interpolated = np.stack(interpolated) if interpolated else np.zeros((0, result.num_frames), bool)
+    notes = [f"track{'s' if len(unseen) > 1 else ''} {', '.join(map(str, unseen))}: never seen with "
+             f"{MIN_JOINTS_PRESENT}+ joints, so no 3D (NaN in every frame)"] if unseen else []
     weights_name = Path(model.weights_path).name if model.weights_path else "untrained"
-    result.lifter = f"{model.name} ({weights_name})" + (f", smoothing {smooth}" if smooth != "none" else "")
-    result.timings["lift"] = time.perf_counter() - start
-    return result
+    return dataclasses.replace(
+        result, persons_3d=persons_3d, world=None,
+        input_scale=np.array([p.scale for p in prepared], np.float32),
+        swaps_fixed=np.array([p.swaps for p in prepared], np.int64),
+        interpolated=np.stack([p3.valid & ~p.present for p, p3 in zip(prepared, persons_3d)]),
+        lifter=f"{model.name} ({weights_name})" + (f", smoothing {smooth}" if smooth != "none" else ""),
+        warnings=[*result.warnings, *notes], timings={**result.timings, "lift": time.perf_counter() - start})
 
 
 def place(result: PoseResult, trajectory: bool = False, rebase: str = "sequence", focal: float | None = None) -> PoseResult:
     """Put the lifted people into one upright world frame (see ``video3d.world``): the up direction and the
     floor estimated from the video, each person at their (approximate) position, moving if ``trajectory``,
-    on a skeleton of constant bone lengths (their median; ``video3d.skeleton``)."""
+    on a skeleton of constant bone lengths (their median; ``video3d.skeleton``). A new result with ``world``
+    (the one given is unchanged)."""
     if not result.persons_3d:
         raise InputError("nothing to place: the poses are not lifted yet")
     poses = result.keypoints_3d()
@@ -190,30 +212,34 @@ def place(result: PoseResult, trajectory: bool = False, rebase: str = "sequence"
     roots = estimate_roots([s.keypoints for s in h36m], poses, [s.confidence for s in h36m], result.frame_size,
                            result.fps, focal)
     # rigid: constant bone lengths, the skeleton that BVH export animates
-    result.world = to_world(poses, roots, trajectory=trajectory, rebase=rebase, rigid=True)
-    return result
+    return dataclasses.replace(result, world=to_world(poses, roots, trajectory=trajectory, rebase=rebase, rigid=True))
 
 
-# --quality -> x264 preset, both at crf 20 (the same visual quality; the preset trades encoding time for file size).
-# `python benchmarks/e2e_speed.py --presets medium,veryfast,ultrafast` (README, Speed): ultrafast renders 1.24x as fast
-# as veryfast for 3.9x the file; medium was slower than veryfast for no smaller a file, so it is not offered.
-QUALITY = {"balanced": "veryfast", "fast": "ultrafast"}
-DEFAULT_QUALITY = "balanced"
+@dataclass
+class Rendered:
+    """What ``render`` wrote: the video, the seconds it took, and what the user should know (one line each)."""
+
+    path: Path
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
 
 
-def render(video: str | os.PathLike, result: PoseResult, output: str | os.PathLike, force: bool = False,
+def render(video: str | os.PathLike | VideoInfo, result: PoseResult, output: str | os.PathLike, force: bool = False,
            azimuth: float = 45.0, elevation: float = 15.0, quality: str = DEFAULT_QUALITY, preset: str | None = None,
-           crf: int = 20, progress: Progress | None = None) -> Path:
+           crf: int = 20, progress: Progress | None = None) -> Rendered:
     """Write the side-by-side video: exactly the input's frames, each at its own time (a variable frame rate
-    is kept), with the input's audio. ``quality`` (a key of ``QUALITY``) picks the x264 preset; ``preset`` names
-    one directly instead."""
+    is kept), with the input's audio. The 3D panel draws ``result.world`` (``place`` first: lifted poses that are
+    not placed are an InputError). ``video`` may be a path or the ``VideoInfo`` a caller probed already.
+    ``quality`` (a key of ``QUALITY``) picks the x264 preset; ``preset`` names one directly instead."""
     from .render import Scene3D, SideBySideRenderer
 
     if quality not in QUALITY:
         raise InputError(f"quality is one of {', '.join(QUALITY)}, not {quality!r}")
+    if result.persons_3d and result.world is None:
+        raise InputError("the 3D poses are not placed in a world frame yet (pipeline.place)")
     preset = preset or QUALITY[quality]
     start = time.perf_counter()
-    info = probe(video)
+    info = video if isinstance(video, VideoInfo) else probe(video)
     check_output(output, force)
     if (info.width, info.height) != tuple(result.frame_size):
         raise InputError(f"the keypoints are for {result.frame_size[0]}x{result.frame_size[1]} frames, "
@@ -221,19 +247,16 @@ def render(video: str | os.PathLike, result: PoseResult, output: str | os.PathLi
     T = result.num_frames
     check_frame_count(info, T, "the keypoints")
     timestamps = variable_timestamps(info, T)
-    scene = None
-    if result.persons_3d:
-        if result.world is None:
-            place(result)
-        scene = Scene3D(result.world.poses, list(result.track_ids))
+    scene = Scene3D(result.world.poses, list(result.track_ids)) if result.persons_3d else None
     kp2d = result.keypoints_2d()[..., :2] if result.num_persons else np.zeros((0, result.num_frames, 17, 2))
     renderer = SideBySideRenderer(info.frame_size, kp2d, result.layout_2d, scene, azimuth, elevation, fps=info.fps)
     ow, oh = renderer.output_size
+    notes = []
     if timestamps is not None:
         duration = float(timestamps[-1] + np.median(np.diff(timestamps)))
         rates = 1.0 / np.diff(timestamps)
-        result.warnings.append(f"variable frame rate ({rates.min():.3g}-{rates.max():.3g} fps): every output frame "
-                               "keeps its input frame's time")
+        notes.append(f"variable frame rate ({rates.min():.3g}-{rates.max():.3g} fps): every output frame keeps its "
+                     "input frame's time")
     else:
         duration = T / info.fps
     with VideoWriter(output, ow, oh, info.fps_fraction, audio_from=info, duration=duration, force=force,
@@ -245,8 +268,7 @@ def render(video: str | os.PathLike, result: PoseResult, output: str | os.PathLi
             bar.advance()
         if writer.frames != T:
             raise InputError(f"{info.path} has {writer.frames} frames but the keypoints have {T}")
-    result.timings["render"] = time.perf_counter() - start
-    return Path(output)
+    return Rendered(Path(output), time.perf_counter() - start, notes)
 
 
 def count_frames(info: VideoInfo) -> int | None:
@@ -276,38 +298,27 @@ class ReconstructOutputs:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def output_paths(video: str | os.PathLike, output_dir: str | os.PathLike | None) -> tuple[Path, Path]:
-    folder = Path(output_dir) if output_dir is not None else DEFAULT_OUTPUT_DIR
-    stem = Path(video).stem
-    return folder / f"{stem}_poses.npz", folder / f"{stem}_3d.mp4"
-
-
-def reconstruct(video: str | os.PathLike, output_dir: str | os.PathLike | None = None, lifter: str | Lifter = "gastnet",
-                weights: str | os.PathLike | None = None, detector: str | PoseDetector | None = None,
-                persons: int | str = 1,
-                device: str = "auto", write_video: bool = True, keypoints: str | os.PathLike | None = None,
-                smooth: str = DEFAULT_SMOOTHING, rescale: bool = True, trajectory: bool = True,
-                rebase: str = "sequence", export: tuple[str, ...] = ("npz",), up: str = "y", force: bool = False,
-                windows: str = "blend", strict: bool = False, quality: str = DEFAULT_QUALITY, fix_swaps: bool = True,
-                progress: Progress | None = None) -> ReconstructOutputs:
-    """Video -> 2D tracks (or ``keypoints`` from a file) -> 3D -> npz (+ side-by-side video, + exports).
-    Checks the input, every output path, the lifter's weights and the keypoints' length before the long work
-    starts, so that a run fails in seconds rather than after detection. ``lifter`` and ``detector`` may be
-    loaded models (``Lifter``, ``PoseDetector``), reused across videos."""
-    from .exports import check_exports, export as export_fn
+def reconstruct(video: str | os.PathLike, output_dir: str | os.PathLike | None = None,
+                options: ReconstructOptions | None = None, keypoints: str | os.PathLike | None = None,
+                force: bool = False, progress: Progress | None = None, **settings) -> ReconstructOutputs:
+    """Video -> 2D tracks (or ``keypoints`` from a file) -> 3D -> npz (+ side-by-side video, + exports), with
+    ``options`` (a ``ReconstructOptions``; default its defaults) and any of its fields as keywords on top
+    (``reconstruct(video, lifter="stcformer", write_video=False)``). Checks the input, every output path, the
+    lifter's weights and the keypoints' length before the long work starts, so that a run fails in seconds
+    rather than after detection. The lifter and the detector may be loaded models (``Lifter``, ``PoseDetector``),
+    reused across videos."""
+    from .exports import check_exports
     from .importers import load_keypoints
     from .lifters import Lifter, create_lifter
 
+    o = ReconstructOptions.of(options, **settings)
     npz_path, video_path = output_paths(video, output_dir)
-    info = probe(video)  # bad input fails here, before anything else
+    info = probe(video)  # bad input fails here, before anything else; the one probe of the video
     stem = npz_path.with_name(npz_path.stem.removesuffix("_poses"))
-    check_output(npz_path, force)
-    if write_video:
-        check_output(video_path, force)
-    check_exports(stem, list(export), force)
-    if quality not in QUALITY:
-        raise InputError(f"quality is one of {', '.join(QUALITY)}, not {quality!r}")
-    model = lifter if isinstance(lifter, Lifter) else create_lifter(lifter, weights=weights, device=device)
+    for path in (npz_path, video_path) if o.write_video else (npz_path,):
+        check_output(path, force)
+    check_exports(stem, list(o.export), force)  # BVH files of any track id: the ids are not known yet
+    model = o.lifter if isinstance(o.lifter, Lifter) else create_lifter(o.lifter, weights=o.weights, device=o.device)
     if info.frame_count is not None and info.frame_count < model.receptive_field:
         raise InputError(f"{info.path} has {info.frame_count} frames; the {model.name} lifter needs at least "
                          f"{model.receptive_field} (its receptive field)")
@@ -317,19 +328,56 @@ def reconstruct(video: str | os.PathLike, output_dir: str | os.PathLike | None =
             raise InputError(f"{keypoints} is for {result.frame_size[0]}x{result.frame_size[1]} frames, the video "
                              f"is {info.width}x{info.height}")
         check_frame_count(info, result.num_frames, str(keypoints))
-        selected = select_persons([(p, _boxes_of(p)) for p in result.persons_2d], persons, min_frames=1)
-        result.persons_2d = [p for p, _ in selected]
-        check_exports(stem, list(export), force, track_ids=result.track_ids)
+        selected = select_persons([(p, _boxes_of(p)) for p in result.persons_2d], o.persons, min_frames=1)
+        result = dataclasses.replace(result, persons_2d=[p for p, _ in selected])
     else:
-        result = detect(video, detector=detector, persons=persons, device=device, strict=strict, progress=progress)
-    lift(result, model, device=device, smooth=smooth, rescale=rescale, windows=windows, fix_swaps=fix_swaps,
-         progress=progress)
-    place(result, trajectory=trajectory, rebase=rebase)
-    check_exports(stem, list(export), force, track_ids=result.track_ids)
-    result.save_npz(npz_path, force=force)
-    extra = export_fn(result, stem, list(export), up, force)
-    out_video = render(video, result, video_path, force=force, quality=quality, progress=progress) if write_video else None
+        result = detect(info, detector=o.detector, persons=o.persons, device=o.device,
+                        min_keypoint_confidence=o.min_keypoint_confidence, min_track_frames=o.min_track_frames,
+                        strict=o.strict, progress=progress)
+    result, extra = _lift_and_save(result, model, o, npz_path, stem, force, progress)
+    out_video = None
+    if o.write_video:
+        rendered = render(info, result, video_path, force=force, quality=o.quality, progress=progress)
+        out_video = rendered.path
+        result = dataclasses.replace(result, warnings=[*result.warnings, *rendered.warnings],
+                                     timings={**result.timings, "render": rendered.seconds})
     return ReconstructOutputs(result, npz_path, out_video, extra, dict(result.timings))
+
+
+def lift_file(keypoints: str | os.PathLike, output: str | os.PathLike | None = None,
+              options: ReconstructOptions | None = None, fps: float | None = None,
+              frame_size: tuple[int, int] | None = None, force: bool = False, progress: Progress | None = None,
+              **settings) -> ReconstructOutputs:
+    """2D keypoints from a file (``importers.load_keypoints``: our npz, OpenPose, COCO JSON) -> 3D -> npz (default
+    ``<name>_3d.npz`` beside the input) and the exports of ``options.export``; the lifting options as in
+    ``reconstruct`` (those about the video, detection and rendering do not apply)."""
+    from .exports import check_exports
+    from .importers import load_keypoints
+    from .lifters import Lifter, create_lifter
+
+    o = ReconstructOptions.of(options, **settings)
+    keypoints = Path(keypoints)
+    name = keypoints.stem.removesuffix("_2d") if keypoints.is_file() else keypoints.name
+    npz_path = Path(output) if output is not None else keypoints.with_name(f"{name}_3d.npz")
+    check_output(npz_path, force)
+    result = load_keypoints(keypoints, fps=fps, frame_size=frame_size)
+    stem = npz_path.with_name(npz_path.stem)
+    check_exports(stem, list(o.export), force, track_ids=result.track_ids)
+    model = o.lifter if isinstance(o.lifter, Lifter) else create_lifter(o.lifter, weights=o.weights, device=o.device)
+    result, extra = _lift_and_save(result, model, o, npz_path, stem, force, progress)
+    return ReconstructOutputs(result, npz_path, None, extra, dict(result.timings))
+
+
+def _lift_and_save(result: PoseResult, model: Lifter, o: ReconstructOptions, npz_path: Path, stem: Path, force: bool,
+                   progress: Progress | None) -> tuple[PoseResult, list[Path]]:
+    """lift -> place -> the npz -> the exports: the part ``reconstruct`` and ``lift_file`` share."""
+    from .exports import export
+
+    result = lift(result, model, max_gap=o.max_gap, smooth=o.smooth, rescale=o.rescale, windows=o.windows,
+                  fix_swaps=o.fix_swaps, progress=progress)
+    result = place(result, trajectory=o.trajectory, rebase=o.rebase)
+    result.save_npz(npz_path, force=force)
+    return result, export(result, stem, list(o.export), o.up, force)
 
 
 def _boxes_of(seq: PoseSequence) -> np.ndarray:
