@@ -76,3 +76,22 @@ def test_the_camera_follows_a_walker_and_the_floor_moves():
         uv, _ = r.project(scene.poses[0, t, 0][None], t)
         assert abs(uv[0, 0] - 120) < 40  # the pelvis stays near the middle of the panel
     assert not np.array_equal(r._draw_grid(0), r._draw_grid(T - 1))  # the floor passes by
+
+
+def test_the_3d_panel_reads_like_the_video():
+    """Left and right, near and far, as in the video: the default view stands on the camera's side (issue 28)."""
+    from video3d.layouts import H36M17
+
+    pose = standing_pose()  # facing the camera: the person's left at +x, on the image's right
+    poses = np.stack([pose, pose])[:, None]  # (2, 1, 17, 3)
+    roots = np.array([[[-0.6, 0.0, 3.0]], [[0.9, 0.0, 6.0]]])  # person 0: left in the image and near; 1: right, far
+    scene = Scene3D(to_world(poses, roots).poses, [1, 2])
+    left, right = H36M17.index("left_wrist"), H36M17.index("right_wrist")
+    r = SideBySideRenderer((640, 480), np.full((2, 1, 17, 2), np.nan), "h36m17", scene)
+    uv, depth = r.project(scene.poses[:, 0], 0)  # (2, 17, 2), (2, 17)
+    assert (uv[:, left, 0] > uv[:, right, 0]).all()  # each person's left hand on the right, as in the image
+    assert uv[0, 0, 0] < uv[1, 0, 0] and depth[0, 0] < depth[1, 0]  # person 0 left of person 1, and nearer
+    assert r.view_caption().startswith("view from the camera, 30 deg right, 15 deg up; grid")
+    behind = SideBySideRenderer((640, 480), np.full((2, 1, 17, 2), np.nan), "h36m17", scene, azimuth=90.0)
+    uv, depth = behind.project(scene.poses[:, 0], 0)
+    assert (uv[:, left, 0] < uv[:, right, 0]).all() and depth[0, 0] > depth[1, 0]  # from behind: mirrored

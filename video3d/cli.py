@@ -563,7 +563,9 @@ def render(
     poses: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="npz from `video3d lift` or `reconstruct`.")],
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", dir_okay=False, help="Output video; default ./video3d_output/<name>_3d.mp4.")] = None,
-    azimuth: Annotated[float, typer.Option("--azimuth", help="3D view: degrees around the vertical axis.")] = 45.0,
+    azimuth: Annotated[float, typer.Option("--azimuth", help=(
+        "3D view: degrees around the vertical axis; -90 = from the video's camera, 0 = from its right, 90 = from "
+        "behind the people."))] = -60.0,
     elevation: Annotated[float, typer.Option("--elevation", help="3D view: degrees above the floor.")] = 15.0,
     quality: QualityOpt = Quality.balanced,
     force: ForceOpt = False,

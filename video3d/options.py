@@ -30,6 +30,10 @@ DEFAULT_QUALITY = "balanced"
 # How a sequence-to-sequence lifter's windows are placed (``Lifter.predict``): blended, or one per frame.
 WINDOW_MODES = ("blend", "centre")
 UP_AXES = ("y", "z")
+# The 3D panel's default view (``render.SideBySideRenderer``): world azimuth in degrees (-90 = from where the video's
+# camera stands, so left and right, near and far read as in the video), turned 30 degrees so depth shows, 15 up.
+VIEW_AZIMUTH = -60.0
+VIEW_ELEVATION = 15.0
 DEVICES = ("auto", "cpu", "cuda")
 
 

@@ -22,7 +22,8 @@ from .errors import InputError, Video3DError
 from .geometry import fit_scale, normalize_screen_coordinates, rescale_about_root
 from .io import check_output
 from .layouts import coco17_to_h36m17
-from .options import DEFAULT_OUTPUT_DIR, DEFAULT_QUALITY, QUALITY, ReconstructOptions, output_paths  # noqa: F401
+from .options import (DEFAULT_OUTPUT_DIR, DEFAULT_QUALITY, QUALITY, VIEW_AZIMUTH, VIEW_ELEVATION,  # noqa: F401
+                      ReconstructOptions, output_paths)
 from .progress import Progress, stage
 from .repair import fix_left_right
 from .results import PoseResult
@@ -225,7 +226,8 @@ class Rendered:
 
 
 def render(video: str | os.PathLike | VideoInfo, result: PoseResult, output: str | os.PathLike, force: bool = False,
-           azimuth: float = 45.0, elevation: float = 15.0, quality: str = DEFAULT_QUALITY, preset: str | None = None,
+           azimuth: float = VIEW_AZIMUTH, elevation: float = VIEW_ELEVATION, quality: str = DEFAULT_QUALITY,
+           preset: str | None = None,
            crf: int = 20, progress: Progress | None = None) -> Rendered:
     """Write the side-by-side video: exactly the input's frames, each at its own time (a variable frame rate
     is kept), with the input's audio. The 3D panel draws ``result.world`` (``place`` first: lifted poses that are

@@ -1,8 +1,10 @@
 """Side-by-side rendering with OpenCV: the input frame with the 2D skeletons | the 3D skeletons.
 
 The 3D panel is a square as tall as the input frame, drawn by projecting the skeletons (in the upright
-world frame of ``video3d.world``) through a fixed virtual camera (azimuth, elevation) looking at the
-scene, over a floor grid at the feet. The
+world frame of ``video3d.world``: x the camera's right, y away from it, z up) through a virtual camera
+(azimuth, elevation) looking at the scene, over a floor grid at the feet. By default it stands on the video
+camera's side (azimuth -60: the camera's own direction, -90, turned 30 degrees so depth shows), so left and
+right, near and far read as in the video; the panel says where it looks from and the grid's spacing. The
 scene's bounds are fixed for the whole video so the view never jumps. Right limbs are red, left limbs
 blue, the spine gold, in both panels; each person's track id is written by their head.
 OpenCV drawing is used rather than matplotlib because it renders a 720p frame pair in a few
@@ -51,7 +53,7 @@ class SideBySideRenderer:
     """Draws frame pairs. Create once per video (it fixes the 3D view), then call ``render(frame, t)``."""
 
     def __init__(self, frame_size: tuple[int, int], keypoints_2d: np.ndarray, layout_2d: str,
-                 scene: Scene3D | None, azimuth: float = 45.0, elevation: float = 15.0,
+                 scene: Scene3D | None, azimuth: float = -60.0, elevation: float = 15.0,
                  panel_size: int | None = None, fps: float = 25.0):
         self.width, self.height = frame_size
         self.kp2d = keypoints_2d  # (P, T, J, 2) pixels, NaN where missing
@@ -62,6 +64,7 @@ class SideBySideRenderer:
         self.thickness = max(2, round(self.height / 270))
         self.font_scale = max(0.5, self.height / 1080)
         self.fps = fps
+        self.azimuth, self.elevation = azimuth, elevation
         self._setup_view(azimuth, elevation)
 
     @property
@@ -128,6 +131,7 @@ class SideBySideRenderer:
             self._line(img, t, (x, ys[0], fz), (x, ys[-1], fz))
         for y in ys:
             self._line(img, t, (xs[0], y, fz), (xs[-1], y, fz))
+        self._caption(img)
         return img
 
     def _line(self, img: np.ndarray, t: int, a, b) -> None:
@@ -163,6 +167,19 @@ class SideBySideRenderer:
             else:
                 self._label(img, data[0] + np.array([0, -3 * th]), data[1])
         return img
+
+    def view_caption(self) -> str:
+        """Where the 3D panel looks from, relative to the video's camera, and the floor grid's spacing."""
+        turn = (self.azimuth + 90.0 + 180.0) % 360.0 - 180.0  # 0: the camera's own direction
+        side = "from the camera" if abs(turn) < 0.5 else \
+            f"from the camera, {abs(turn):.0f} deg {'right' if turn > 0 else 'left'}"
+        step = _nice_step(2 * self.extent / 8)
+        return f"view {side}, {self.elevation:.0f} deg up; grid {step:g} m"
+
+    def _caption(self, img: np.ndarray) -> None:
+        scale = self.font_scale * 0.7
+        org = (int(self.panel * 0.02), int(self.panel * 0.02) + int(22 * scale))
+        cv2.putText(img, self.view_caption(), org, cv2.FONT_HERSHEY_SIMPLEX, scale, (110, 110, 110), 1, cv2.LINE_AA)
 
     # --- 2D panel ----------------------------------------------------------------------------
     def draw_2d(self, frame: np.ndarray, t: int) -> np.ndarray:
