@@ -109,3 +109,31 @@ def test_one_euro_restarts_after_a_gap():
     x = np.array([0.0, 0.0, np.nan, 5.0, 5.0])[:, None]
     out = one_euro(x, 25.0)[:, 0]
     assert np.isnan(out[2]) and out[3] == 5.0
+
+
+def test_the_world_skeleton_is_life_size_with_the_persons_proportions():
+    from video3d.skeleton import bone_lengths
+    from video3d.world import H36M_BONES, life_size
+
+    small = H36M_BONES * 0.8
+    small[2] *= 1.1  # a long right thigh: made equal to the left one
+    out = life_size(small)
+    assert out.sum() == pytest.approx(H36M_BONES.sum()) and out[2] == pytest.approx(out[5])
+    assert out[12] / out[13] == pytest.approx(small[12] / small[13])  # proportions kept
+    rng = np.random.default_rng(0)
+    poses = rng.normal(size=(1, 20, 17, 3)) * 0.3  # any shapes, 0.6 of life or so
+    roots = np.tile([0.0, 0.0, 4.0], (1, 20, 1))
+    world = to_world(poses, roots, rigid=True)
+    measured = bone_lengths(world.poses[0])
+    assert measured.sum() == pytest.approx(H36M_BONES.sum(), rel=1e-3)
+    assert bone_lengths(to_world(poses, roots, rigid=False).poses[0]).sum() != pytest.approx(H36M_BONES.sum(), rel=0.1)
+
+
+def test_human36m_bone_lengths_are_the_training_subjects(h36m_path):
+    from video3d.data.h36m import TRAIN_SUBJECTS, load_sequences
+    from video3d.skeleton import bone_lengths
+    from video3d.world import H36M_BONES
+
+    takes = load_sequences(h36m_path, TRAIN_SUBJECTS, cameras=["0"])
+    measured = np.median([bone_lengths(t.positions_3d[::10]) for t in takes], axis=0)
+    np.testing.assert_allclose(measured, H36M_BONES, atol=5e-4)

@@ -13,7 +13,9 @@ The lifters give root-relative poses in camera axes. To show and export them in 
 - ground (``rebase``): 'sequence' puts each person's feet on z = 0 using their lowest ankle over the
   video (a low percentile, robust to a bad frame); 'frame' puts the lowest joint of every frame on z = 0;
   'none' leaves heights as estimated (the origin at the group's mean root height);
-- horizontally, the origin is the group's mean root position over the video.
+- horizontally, the origin is the group's mean root position over the video;
+- size (``rigid``): each person on a skeleton of constant bone lengths, their own proportions at the size of an
+  average Human3.6M adult (the lifters' 3D is smaller than life, and one camera cannot tell true size).
 """
 
 from __future__ import annotations
@@ -23,10 +25,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from .geometry import solve_translation
-from .skeleton import fit as fit_skeleton
+from .skeleton import bone_lengths, fit as fit_skeleton
 from .smoothing import savgol
 
 REBASE = ("sequence", "frame", "none")
+# Human3.6M's skeleton: the median length (m) of each bone (parent -> joint, H36M-17 order; 0 for the root) over the
+# training subjects' takes (S1, S5, S6, S7, S8; tests/test_world.py measures them again from the data).
+H36M_BONES = np.array([0.0, 0.136, 0.449, 0.442, 0.136, 0.449, 0.442, 0.233, 0.255, 0.119, 0.115,
+                       0.149, 0.279, 0.249, 0.149, 0.279, 0.249])
+# left/right bone pairs of H36M-17 (hip, knee, ankle; shoulder, elbow, wrist): the same length on both sides
+SIDE_PAIRS = ((1, 4), (2, 5), (3, 6), (11, 14), (12, 15), (13, 16))
 DEFAULT_FOCAL = 1.0  # focal length in units of the larger frame side: about 53 degrees across
 
 
@@ -50,6 +58,18 @@ def estimate_up(poses_cam: np.ndarray) -> np.ndarray:
     up = np.median(body, axis=0)
     n = np.linalg.norm(up)
     return up / n if n > 1e-6 else np.array([0.0, -1.0, 0.0])
+
+
+def life_size(lengths: np.ndarray) -> np.ndarray:
+    """A person's measured bone lengths (17,) -> the same proportions, left and right made equal, at Human3.6M's
+    size (the same sum of bone lengths as ``H36M_BONES``). The lifters' 3D comes out smaller than life (0.84-0.98
+    of the true size on rendered clips, smallest in far shots) and one camera cannot tell a person's true size,
+    so the world skeleton takes an average adult's; its proportions stay the person's."""
+    out = np.array(lengths, dtype=np.float64)
+    for a, b in SIDE_PAIRS:
+        out[a] = out[b] = (out[a] + out[b]) / 2
+    total = out.sum()
+    return out * (H36M_BONES.sum() / total) if total > 0 else H36M_BONES.copy()
 
 
 def world_rotation(up_cam: np.ndarray) -> np.ndarray:
@@ -87,8 +107,8 @@ def estimate_roots(keypoints_2d: list[np.ndarray], poses_cam: np.ndarray, confid
 def to_world(poses_cam: np.ndarray, roots_cam: np.ndarray, trajectory: bool = False, rebase: str = "sequence",
              up_cam: np.ndarray | None = None, rigid: bool = False) -> WorldFrame:
     """poses_cam: (P, T, 17, 3) root-relative; roots_cam: (P, T, 3) approximate root positions. With ``rigid``,
-    each person's poses are refitted to a skeleton of constant bone lengths (``video3d.skeleton``) before
-    the floor is set."""
+    each person's poses are refitted to a skeleton of constant bone lengths (``video3d.skeleton``), life-size
+    (``life_size``: their own proportions at Human3.6M's size), before the floor is set."""
     if rebase not in REBASE:
         raise ValueError(f"rebase must be one of {', '.join(REBASE)}, not {rebase!r}")
     R = world_rotation(estimate_up(poses_cam) if up_cam is None else up_cam)
@@ -110,7 +130,8 @@ def to_world(poses_cam: np.ndarray, roots_cam: np.ndarray, trajectory: bool = Fa
         if not valid[p].any():
             continue
         if rigid:
-            world[p, valid[p]] = fit_skeleton(world[p]).positions[valid[p]]
+            lengths = life_size(bone_lengths(world[p, valid[p]]))
+            world[p, valid[p]] = fit_skeleton(world[p], lengths).positions[valid[p]]
         if rebase == "sequence":
             feet = np.minimum(world[p, valid[p], 3, 2], world[p, valid[p], 6, 2])
             world[p, :, :, 2] -= np.percentile(feet, 5)
