@@ -119,7 +119,7 @@ def lifted(tmp_path, random_checkpoint):
 
 def test_lift_exports_every_format(lifted):
     d = np.load(lifted / "walk_3d.npz")
-    assert d["keypoints_3d_world"].shape == (1, 165, 17, 3) and str(d["rebase"]) == "sequence"
+    assert d["keypoints_3d_world"].shape == (1, 165, 17, 3) and str(d["rebase"]) == "ground"
     rows = list(csv.reader((lifted / "walk_3d.csv").open()))
     assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == 1 + 165 * 17
     assert rows[1][4] == "pelvis" and rows[1][6:9] == ["0.00000"] * 3

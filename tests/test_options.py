@@ -13,7 +13,7 @@ from .conftest import SAMPLE_GT
 
 @pytest.mark.parametrize("field, value, message", [
     ("smooth", "silky", "smooth is one of"),
-    ("rebase", "floor", "rebase is one of sequence, frame, none"),
+    ("rebase", "floor", "rebase is one of ground, sequence, frame, none"),
     ("up", "x", "up is one of y, z"),
     ("windows", "middle", "windows is one of blend, centre"),
     ("quality", "best", "quality is one of balanced, fast"),

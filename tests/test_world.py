@@ -137,3 +137,29 @@ def test_human36m_bone_lengths_are_the_training_subjects(h36m_path):
     takes = load_sequences(h36m_path, TRAIN_SUBJECTS, cameras=["0"])
     measured = np.median([bone_lengths(t.positions_3d[::10]) for t in takes], axis=0)
     np.testing.assert_allclose(measured, H36M_BONES, atol=5e-4)
+
+
+def test_ground_keeps_a_jump_and_grounds_a_crouch():
+    from video3d.world import ground_heights
+
+    fps = 25
+    feet = np.zeros(100)
+    feet[20:27] = 0.3 * np.sin(np.linspace(0, np.pi, 9)[1:-1])  # a 0.28 s jump: kept
+    feet[50:80] = 0.15  # a 1.2 s crouch with the pelvis held: the feet float unless grounded
+    feet[90:] = 0.01 * np.arange(10)  # drift within the tolerance, then a slope: followed
+    ground = ground_heights(feet, fps)
+    np.testing.assert_allclose(ground[20:27], 0.0, atol=1e-9)  # the floor stays under the jump
+    np.testing.assert_allclose(ground[52:78], 0.15, atol=1e-9)  # the crouching feet on the floor
+    np.testing.assert_allclose(ground[:20], feet[:20])
+    assert np.abs(feet - ground)[90:].max() < 0.03
+
+
+def test_ground_rebase_puts_the_lower_foot_on_the_floor_in_every_frame():
+    poses, roots = walking()
+    poses = poses.copy()
+    poses[0, 10:40, :, 1] -= 0.2  # 30 frames (1.2 s at 25 fps) of the whole body 20 cm up: a constant pelvis
+    w = to_world(poses, roots, rebase="ground").poses[0]
+    feet = np.minimum(w[:, 3, 2], w[:, 6, 2])
+    np.testing.assert_allclose(feet, 0.0, atol=1e-6)
+    s = to_world(poses, roots, rebase="sequence").poses[0]
+    assert np.minimum(s[:, 3, 2], s[:, 6, 2])[20] == pytest.approx(0.2, abs=1e-5)  # the old default: floating

@@ -175,6 +175,7 @@ PersonsOpt = Annotated[object, typer.Option(
 
 
 class Rebase(str, Enum):
+    ground = "ground"
     sequence = "sequence"
     frame = "frame"
     none = "none"
@@ -200,8 +201,9 @@ TrajectoryOpt = Annotated[bool, typer.Option("--trajectory/--no-trajectory", hel
     "Move people through the 3D scene along their (approximate) estimated path; off: each stays at their "
     "median place."))]
 RebaseOpt = Annotated[Rebase, typer.Option("--rebase", help=(
-    "Floor: sequence = each person's feet on z=0 over the video; frame = the lowest joint of every frame on "
-    "z=0; none = heights as estimated."))]
+    "Floor: ground = the supporting foot on z=0 in every frame (a short jump stays a jump); sequence = one "
+    "height per person for the whole video; frame = the lowest joint of every frame on z=0; none = heights as "
+    "estimated."))]
 ExportOpt = Annotated[object, typer.Option("--export", parser=export_formats, metavar="FORMATS", help=(
     "Comma-separated formats to write: npz (always), json, csv, bvh (one BVH per person)."))]
 UpOpt = Annotated[Up, typer.Option("--up", help="BVH up axis: y (the BVH convention) or z.")]
@@ -338,7 +340,7 @@ def reconstruct(
     rescale: RescaleOpt = True,
     fix_swaps: FixSwapsOpt = True,
     trajectory: TrajectoryOpt = True,
-    rebase: RebaseOpt = Rebase.sequence,
+    rebase: RebaseOpt = Rebase.ground,
     export: ExportOpt = "npz",
     up: UpOpt = Up.y,
     force: ForceOpt = False,
@@ -388,7 +390,7 @@ def batch(
     rescale: RescaleOpt = True,
     fix_swaps: FixSwapsOpt = True,
     trajectory: TrajectoryOpt = True,
-    rebase: RebaseOpt = Rebase.sequence,
+    rebase: RebaseOpt = Rebase.ground,
     export: ExportOpt = "npz",
     up: UpOpt = Up.y,
     force: Annotated[bool, typer.Option("--force", help=(
@@ -504,7 +506,7 @@ def lift(
     rescale: RescaleOpt = True,
     fix_swaps: FixSwapsOpt = True,
     trajectory: TrajectoryOpt = True,
-    rebase: RebaseOpt = Rebase.sequence,
+    rebase: RebaseOpt = Rebase.ground,
     export: ExportOpt = "npz",
     up: UpOpt = Up.y,
     force: ForceOpt = False,
@@ -529,7 +531,7 @@ def export_cmd(
     )] = None,
     up: UpOpt = Up.y,
     trajectory: TrajectoryOpt = True,
-    rebase: RebaseOpt = Rebase.sequence,
+    rebase: RebaseOpt = Rebase.ground,
     force: ForceOpt = False,
 ) -> None:
     """Convert saved poses to BVH (opens in Blender), JSON or CSV."""

@@ -53,7 +53,7 @@ class ReconstructOptions:
     rescale           scale each person's 2D to the lifter's typical training size (``pipeline.lift``)
     fix_swaps         undo the detector's short left/right flips before lifting (``video3d.repair``)
     trajectory        people move through the 3D scene (else each stays at their median place)
-    rebase            the floor: sequence, frame or none (``video3d.world``)
+    rebase            the floor: ground (the supporting foot, per frame), sequence, frame or none (``video3d.world``)
     export            formats to write beside the npz (``video3d.exports.FORMATS``)
     up                BVH up axis: y or z
     windows           sequence-to-sequence lifters: blend or centre (``Lifter.predict``)
@@ -73,7 +73,7 @@ class ReconstructOptions:
     rescale: bool = True
     fix_swaps: bool = True
     trajectory: bool = True
-    rebase: str = "sequence"
+    rebase: str = "ground"
     export: tuple[str, ...] = ("npz",)
     up: str = "y"
     windows: str = "blend"

@@ -201,7 +201,7 @@ def lift(result: PoseResult, lifter: str | Lifter = "gastnet", weights: str | os
         warnings=[*result.warnings, *notes], timings={**result.timings, "lift": time.perf_counter() - start})
 
 
-def place(result: PoseResult, trajectory: bool = False, rebase: str = "sequence", focal: float | None = None) -> PoseResult:
+def place(result: PoseResult, trajectory: bool = False, rebase: str = "ground", focal: float | None = None) -> PoseResult:
     """Put the lifted people into one upright world frame (see ``video3d.world``): the up direction and the
     floor estimated from the video, each person at their (approximate) position, moving if ``trajectory``,
     on a skeleton of constant bone lengths (their median; ``video3d.skeleton``). A new result with ``world``
@@ -213,7 +213,8 @@ def place(result: PoseResult, trajectory: bool = False, rebase: str = "sequence"
     roots = estimate_roots([s.keypoints for s in h36m], poses, [s.confidence for s in h36m], result.frame_size,
                            result.fps, focal)
     # rigid: constant bone lengths, the skeleton that BVH export animates
-    return dataclasses.replace(result, world=to_world(poses, roots, trajectory=trajectory, rebase=rebase, rigid=True))
+    return dataclasses.replace(result, world=to_world(poses, roots, trajectory=trajectory, rebase=rebase, rigid=True,
+                                                      fps=result.fps))
 
 
 @dataclass

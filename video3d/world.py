@@ -10,9 +10,11 @@ The lifters give root-relative poses in camera axes. To show and export them in 
   and smoothed; only its horizontal part is used (the root's height from one camera is unreliable, e.g.
   when the feet leave the frame), so jumps of the whole body are not shown. Without it each person stays at
   their median position, so people keep their places relative to each other but do not travel;
-- ground (``rebase``): 'sequence' puts each person's feet on z = 0 using their lowest ankle over the
-  video (a low percentile, robust to a bad frame); 'frame' puts the lowest joint of every frame on z = 0;
-  'none' leaves heights as estimated (the origin at the group's mean root height);
+- ground (``rebase``): 'ground' puts the supporting foot on z = 0 in every frame, keeping a short airborne
+  phase (a jump) as one (``ground_heights``); 'sequence' puts each person's feet on z = 0 using their lowest
+  ankle over the video (a low percentile, robust to a bad frame), one height for the whole video, so a
+  crouching person's feet leave the floor; 'frame' puts the lowest joint of every frame on z = 0; 'none'
+  leaves heights as estimated (the origin at the group's mean root height);
 - horizontally, the origin is the group's mean root position over the video;
 - size (``rigid``): each person on a skeleton of constant bone lengths, their own proportions at the size of an
   average Human3.6M adult (the lifters' 3D is smaller than life, and one camera cannot tell true size).
@@ -28,7 +30,9 @@ from .geometry import solve_translation
 from .skeleton import bone_lengths, fit as fit_skeleton
 from .smoothing import savgol
 
-REBASE = ("sequence", "frame", "none")
+REBASE = ("ground", "sequence", "frame", "none")
+CONTACT_TOLERANCE = 0.03  # m: a foot this close to its lowest height nearby is on the floor
+AIRBORNE_MAX_S = 0.4  # s: longer stretches without a foot down are not a jump (a crouch, a lunge): grounded
 # Human3.6M's skeleton: the median length (m) of each bone (parent -> joint, H36M-17 order; 0 for the root) over the
 # training subjects' takes (S1, S5, S6, S7, S8; tests/test_world.py measures them again from the data).
 H36M_BONES = np.array([0.0, 0.136, 0.449, 0.442, 0.136, 0.449, 0.442, 0.233, 0.255, 0.119, 0.115,
@@ -72,6 +76,34 @@ def life_size(lengths: np.ndarray) -> np.ndarray:
     return out * (H36M_BONES.sum() / total) if total > 0 else H36M_BONES.copy()
 
 
+def ground_heights(feet: np.ndarray, fps: float) -> np.ndarray:
+    """(T,) the height of the floor under a person, from the height of their lower foot per frame (T,) over a
+    provisional floor: the foot's own height where it supports the body, and across a short airborne phase
+    (under ``AIRBORNE_MAX_S``: a jump, a run's flight) the line between the contacts on either side, so a jump
+    stays a jump. A foot supports the body when it is within ``CONTACT_TOLERANCE`` of the lowest the feet are
+    within the airborne span around the frame; longer stretches without contact (a crouch, a lunge with both
+    heels up) are grounded frame by frame, and so is a stretch that takes off and lands at different heights."""
+    T = len(feet)
+    span = max(1, int(round(AIRBORNE_MAX_S * fps)))
+    padded = np.concatenate([np.full(span, np.inf), feet, np.full(span, np.inf)])
+    nearby = np.lib.stride_tricks.sliding_window_view(padded, 2 * span + 1).min(-1)  # (T,)
+    contact = feet <= nearby + CONTACT_TOLERANCE
+    idx = np.arange(T)
+    t = 0
+    while t < T:  # a stretch without contact is a jump only if short, and taking off and landing at one height
+        if contact[t]:
+            t += 1
+            continue
+        e = t
+        while e < T and not contact[e]:
+            e += 1
+        jump = e - t <= span and t > 0 and e < T and abs(feet[t - 1] - feet[e]) <= CONTACT_TOLERANCE
+        if not jump:  # the start or the end of a crouch, a lunge, a step up: grounded frame by frame
+            contact[t:e] = True
+        t = e
+    return np.interp(idx, idx[contact], feet[contact])
+
+
 def world_rotation(up_cam: np.ndarray) -> np.ndarray:
     """Rotation camera -> world with world z = up, world x = the camera's x made horizontal."""
     z = up_cam / np.linalg.norm(up_cam)
@@ -105,7 +137,7 @@ def estimate_roots(keypoints_2d: list[np.ndarray], poses_cam: np.ndarray, confid
 
 
 def to_world(poses_cam: np.ndarray, roots_cam: np.ndarray, trajectory: bool = False, rebase: str = "sequence",
-             up_cam: np.ndarray | None = None, rigid: bool = False) -> WorldFrame:
+             up_cam: np.ndarray | None = None, rigid: bool = False, fps: float = 25.0) -> WorldFrame:
     """poses_cam: (P, T, 17, 3) root-relative; roots_cam: (P, T, 3) approximate root positions. With ``rigid``,
     each person's poses are refitted to a skeleton of constant bone lengths (``video3d.skeleton``), life-size
     (``life_size``: their own proportions at Human3.6M's size), before the floor is set."""
@@ -132,9 +164,12 @@ def to_world(poses_cam: np.ndarray, roots_cam: np.ndarray, trajectory: bool = Fa
         if rigid:
             lengths = life_size(bone_lengths(world[p, valid[p]]))
             world[p, valid[p]] = fit_skeleton(world[p], lengths).positions[valid[p]]
-        if rebase == "sequence":
+        if rebase in ("sequence", "ground"):
             feet = np.minimum(world[p, valid[p], 3, 2], world[p, valid[p], 6, 2])
             world[p, :, :, 2] -= np.percentile(feet, 5)
+        if rebase == "ground":
+            feet = np.minimum(world[p, valid[p], 3, 2], world[p, valid[p], 6, 2])
+            world[p, valid[p], :, 2] -= ground_heights(feet, fps)[:, None]
         elif rebase == "frame":
             world[p, valid[p], :, 2] -= world[p, valid[p], :, 2].min(axis=-1, keepdims=True)
     return WorldFrame(R.astype(np.float32), world.astype(np.float32), roots.astype(np.float32), trajectory, rebase)
