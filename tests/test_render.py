@@ -95,3 +95,22 @@ def test_the_3d_panel_reads_like_the_video():
     behind = SideBySideRenderer((640, 480), np.full((2, 1, 17, 2), np.nan), "h36m17", scene, azimuth=90.0)
     uv, depth = behind.project(scene.poses[:, 0], 0)
     assert (uv[:, left, 0] < uv[:, right, 0]).all() and depth[0, 0] > depth[1, 0]  # from behind: mirrored
+
+
+def test_each_person_has_their_own_colours_in_both_panels():
+    from video3d.render import palette
+
+    assert len({palette(p)[0] for p in range(4)}) == 4 and palette(1)[0] != palette(1)[1]  # right != left
+    pose = standing_pose()
+    poses = np.stack([pose, pose])[:, None]
+    scene = Scene3D(to_world(poses, np.array([[[-0.8, 0.0, 4.0]], [[0.8, 0.0, 4.0]]])).poses, [3, 8])
+    kp = np.stack([pose[None, :, :2] * 200 + [100, 240], pose[None, :, :2] * 200 + [540, 240]]).astype(np.float32)
+    r = SideBySideRenderer((640, 480), kp, "h36m17", scene)
+    frame = np.zeros((480, 640, 3), np.uint8)
+    for img, halves in ((r.draw_2d(frame, 0), (slice(0, 320), slice(320, 640))),
+                        (r.render_3d(0), (slice(0, 240), slice(240, 480)))):
+        for p, cols in enumerate(halves):
+            part = img[:360, cols].reshape(-1, 3)  # above the legend
+            for other in (p, 1 - p):
+                found = (part == palette(other)[0]).all(-1).any()
+                assert found == (other == p), (p, other)  # a person's right side in their colour, only there

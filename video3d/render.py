@@ -6,7 +6,9 @@ world frame of ``video3d.world``: x the camera's right, y away from it, z up) th
 camera's side (azimuth -60: the camera's own direction, -90, turned 30 degrees so depth shows), so left and
 right, near and far read as in the video; the panel says where it looks from and the grid's spacing. The
 scene's bounds are fixed for the whole video so the view never jumps. Right limbs are red, left limbs
-blue, the spine gold, in both panels; each person's track id is written by their head.
+blue, the spine gold, in both panels, for the first person; each further person has a colour of their own (left
+lighter than right), the same in both panels, and their track id on a label of that colour by their head. A
+legend (the frame and its time, each person's right and left colours) sits in the 3D panel's corner.
 OpenCV drawing is used rather than matplotlib because it renders a 720p frame pair in a few
 milliseconds (benchmarks/render_speed.py measures both).
 """
@@ -27,10 +29,27 @@ LEFT = (230, 140, 40)
 MIDDLE = (40, 190, 230)
 GRID = (205, 205, 205)
 BACKGROUND = (250, 250, 250)
+# One palette per person (the same in both panels), by the order of the people: (right side, left side, spine and
+# head, label). The first is the classic red right / blue left; the others tell left from right by shade (dark
+# right, light left) within a hue of their own.
+PALETTES = (
+    (RIGHT, LEFT, MIDDLE, (60, 60, 60)),
+    ((40, 120, 20), (120, 220, 110), (60, 160, 60), (40, 120, 20)),  # green
+    ((130, 30, 120), (230, 150, 220), (180, 80, 170), (130, 30, 120)),  # purple
+    ((0, 100, 200), (90, 190, 255), (30, 140, 230), (0, 100, 200)),  # orange
+    ((120, 90, 0), (230, 200, 110), (170, 140, 40), (120, 90, 0)),  # teal
+    ((30, 30, 120), (140, 140, 230), (70, 70, 170), (30, 30, 120)),  # brown-red
+)
 
-def _colour(layout, edge) -> tuple[int, int, int]:
+
+def palette(person: int) -> tuple:
+    return PALETTES[person % len(PALETTES)]
+
+
+def _colour(layout, edge, person: int = 0) -> tuple[int, int, int]:
+    right, left, middle, _ = palette(person)
     side = layout.side_of_edge(edge)
-    return LEFT if side > 0 else RIGHT if side < 0 else MIDDLE
+    return left if side > 0 else right if side < 0 else middle
 
 
 @dataclass
@@ -132,6 +151,8 @@ class SideBySideRenderer:
         for y in ys:
             self._line(img, t, (xs[0], y, fz), (xs[-1], y, fz))
         self._caption(img)
+        if self.scene is not None:
+            self._legend(img, t)
         return img
 
     def _line(self, img: np.ndarray, t: int, a, b) -> None:
@@ -149,13 +170,13 @@ class SideBySideRenderer:
             uv, z = self.project(pose, t)
             for edge in self.layout3d.edges:
                 a, b = edge
-                items.append(((z[a] + z[b]) / 2, "bone", (uv[a], uv[b], _colour(self.layout3d, edge))))
+                items.append(((z[a] + z[b]) / 2, "bone", (uv[a], uv[b], _colour(self.layout3d, edge, p))))
             shadow = pose.copy()
             shadow[:, 2] = self.floor_z
             suv, _ = self.project(shadow, t)
             for a, b in self.layout3d.edges:
                 items.append((1e9, "shadow", (suv[a], suv[b])))
-            items.append((z[10] - 1e-3, "label", (uv[10], self.scene.track_ids[p])))
+            items.append((z[10] - 1e-3, "label", (uv[10], self.scene.track_ids[p], p)))
         items.sort(key=lambda it: -it[0])
         th = max(2, round(self.panel / 180))
         for _, kind, data in items:
@@ -165,7 +186,7 @@ class SideBySideRenderer:
                 cv2.line(img, _pt(data[0]), _pt(data[1]), data[2], th, cv2.LINE_AA)
                 cv2.circle(img, _pt(data[1]), th, (60, 60, 60), -1, cv2.LINE_AA)
             else:
-                self._label(img, data[0] + np.array([0, -3 * th]), data[1])
+                self._label(img, data[0] + np.array([0, -3 * th]), data[1], data[2])
         return img
 
     def view_caption(self) -> str:
@@ -192,21 +213,50 @@ class SideBySideRenderer:
             for edge in self.layout2d.edges:
                 a, b = edge
                 if seen[a] and seen[b]:
-                    cv2.line(img, _pt(kp[a]), _pt(kp[b]), _colour(self.layout2d, edge), self.thickness, cv2.LINE_AA)
+                    cv2.line(img, _pt(kp[a]), _pt(kp[b]), _colour(self.layout2d, edge, p), self.thickness,
+                             cv2.LINE_AA)
             for j in np.nonzero(seen)[0]:
                 cv2.circle(img, _pt(kp[j]), self.thickness + 1, (255, 255, 255), -1, cv2.LINE_AA)
             if self.scene is not None and p < len(self.scene.track_ids):
                 top = kp[seen][np.argmin(kp[seen][:, 1])]
-                self._label(img, top + np.array([0, -4 * self.thickness]), self.scene.track_ids[p])
+                self._label(img, top + np.array([0, -4 * self.thickness]), self.scene.track_ids[p], p)
         return img
 
-    def _label(self, img: np.ndarray, at: np.ndarray, track_id: int) -> None:
+    def _label(self, img: np.ndarray, at: np.ndarray, track_id: int, person: int = 0) -> None:
+        """The track id in white on a label of the person's colour, centred above ``at``; readable at 720p."""
         text = f"#{track_id}"
-        scale = self.font_scale * 0.8
-        (w, h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
-        org = (int(at[0] - w / 2), int(at[1]))
-        cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 4, cv2.LINE_AA)
-        cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (30, 30, 30), 2, cv2.LINE_AA)
+        scale = max(0.6, self.font_scale * 0.9)
+        thick = max(1, round(2 * scale))
+        (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        pad = max(2, h // 4)
+        x0, y1 = int(at[0] - w / 2), int(at[1])
+        cv2.rectangle(img, (x0 - pad, y1 - h - pad), (x0 + w + pad, y1 + base), palette(person)[3], -1)
+        cv2.putText(img, text, (x0, y1), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
+
+    def _legend(self, img: np.ndarray, t: int) -> None:
+        """Bottom left of the 3D panel: the frame and its time, and each person's right / left colours."""
+        scale = self.font_scale * 0.7
+        line = int(30 * scale) + 4
+        x, y = int(self.panel * 0.02), self.panel - int(self.panel * 0.02)
+        rows = [(f"frame {t + 1}/{len(self.targets)}, {t / self.fps:.2f} s", None)]
+        rows += [(f"#{i}", p) for p, i in enumerate(self.scene.track_ids)][:len(PALETTES)]
+        for text, p in reversed(rows):
+            if p is None:
+                cv2.putText(img, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (110, 110, 110), 1, cv2.LINE_AA)
+            else:
+                right, left, _, _ = palette(p)
+                seg = int(40 * scale)
+                (w, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+                cv2.putText(img, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (80, 80, 80), 1, cv2.LINE_AA)
+                cx = x + w + 8
+                for colour, name in ((right, "right"), (left, "left")):
+                    cv2.line(img, (cx, y - line // 3), (cx + seg, y - line // 3), colour, max(2, line // 6),
+                             cv2.LINE_AA)
+                    cv2.putText(img, name, (cx + seg + 4, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (110, 110, 110), 1,
+                                cv2.LINE_AA)
+                    (nw, _), _ = cv2.getTextSize(name, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+                    cx += seg + nw + 14
+            y -= line
 
     def render(self, frame: np.ndarray, t: int) -> np.ndarray:
         left = self.draw_2d(frame, t)
