@@ -393,3 +393,30 @@ def test_lift_rescales_a_small_person_to_the_training_size(tmp_path, random_chec
     big3d = np.load(tmp_path / "big_3d.npz")
     assert big3d["input_scale"][0] == pytest.approx(1.0, abs=1e-4)
     np.testing.assert_allclose(big3d["keypoints_3d"], scaled["keypoints_3d"], atol=1e-4)
+
+
+def test_every_train_option_reaches_the_training_config(tmp_path, monkeypatch):
+    import video3d.training as training
+
+    data, init = tmp_path / "h36m.npz", tmp_path / "init.pt"
+    data.write_bytes(b"x")
+    init.write_bytes(b"x")
+    seen = {}
+
+    def fake_train(cfg, log, progress):
+        seen["cfg"] = cfg
+        return {"rank": 0, "epochs_completed": 0, "best_val_mpjpe_mm": 0.0}
+
+    monkeypatch.setattr(training, "train", fake_train)
+    r = invoke("train", "--data", data, "--frames", "81", "--epochs", "3", "--batch-size", "64", "--lr", "2e-4",
+               "--lr-decay", "0.9", "--warmup-steps", "7", "--val-subjects", "S8", "--device", "cpu",
+               "--precision", "bf16", "--compile", "--budget", "20m", "--init", init,
+               "--model-option", "dropout=0.1", "--noise", "0.01", "--detector-errors-p", "0.3", "--no-flip")
+    assert r.exit_code == 0, r.stderr
+    cfg = seen["cfg"]
+    assert (cfg.frames, cfg.epochs, cfg.batch_size, cfg.lr, cfg.lr_decay, cfg.warmup_steps) == (81, 3, 64, 2e-4, 0.9, 7)
+    assert cfg.val_subjects == ("S8",) and "S8" not in cfg.train_subjects
+    assert (cfg.device, cfg.precision, cfg.compile, cfg.budget_minutes) == ("cpu", "bf16", True, 20.0)
+    assert cfg.init_from == str(init) and cfg.model_overrides == {"dropout": 0.1}
+    assert (cfg.noise, cfg.detector_errors_p, cfg.flip) == (0.01, 0.3, False)
+    assert cfg.out == "runs/gastnet_81f"  # the default run folder names the lifter and window

@@ -9,7 +9,7 @@ from video3d.data.h36m import load_sequences
 from video3d.layouts import H36M17
 from video3d.lifters import load_checkpoint
 from video3d.missing import drop_joint_spans
-from video3d.training import TrainConfig, train
+from video3d.training import TrainConfig, learning_rate, train
 from video3d.windowing import TrainingWindows, WindowOffsets, flip
 
 
@@ -373,3 +373,18 @@ def test_warmup_starts_the_rate_low(tiny_dataset, tmp_path, random_checkpoint, w
     after = dict(load_checkpoint(tmp_path / "w" / "final.pt").model.named_parameters())
     moved = max(float((after[k] - before[k]).abs().max().detach()) for k in before)
     assert moved == pytest.approx(lr_first_step, rel=0.02)
+
+
+@pytest.mark.parametrize("epoch, step, warmup, expected", [
+    (0, None, 0, 1e-3),          # the epoch's rate
+    (0, 0, 0, 1e-3),             # no warm-up: full rate from the first step
+    (0, 0, 4, 0.25e-3),          # warm-up: linear from lr / warmup_steps ...
+    (0, 1, 4, 0.50e-3),
+    (0, 3, 4, 1e-3),             # ... to lr at its last step
+    (0, 10, 4, 1e-3),            # then the full rate
+    (1, 0, 4, 0.9e-3),           # warm-up only in the first epoch; decay after every epoch
+    (3, None, 0, 1e-3 * 0.9 ** 3),
+])
+def test_learning_rate_schedule(epoch, step, warmup, expected):
+    cfg = TrainConfig(data="unused", lr=1e-3, lr_decay=0.9, warmup_steps=warmup)
+    assert learning_rate(cfg, epoch, step) == pytest.approx(expected)

@@ -614,110 +614,146 @@ def lifters() -> None:
     out_console.print(table)
 
 
+# the options of `train`, declared once here so that the command reads as the list of its settings
+_T_DATA = Annotated[Path, typer.Option("--data", exists=True, dir_okay=False, help=(
+    "Human3.6M 3D poses in VideoPose3D's format (data_3d_h36m.npz or the 17-joint file).")
+)]
+_T_FRAMES = Annotated[Optional[int], typer.Option("--frames", help=(
+    "Window length, one of the lifter's presets (default: the lifter's default).")
+)]
+_T_OUT = Annotated[Optional[Path], typer.Option("--out", file_okay=False, help=(
+    "Run folder (resumes from its last.pt); default runs/<lifter>_<frames>f.")
+)]
+_T_RECIPE = Annotated[Optional[str], typer.Option("--recipe", help=(
+    "Named training settings of the lifter, the defaults for the options below: gastnet and stcformer "
+    "'paper'; poseformer 'authors-code' (default) or 'paper'.")
+)]
+_T_EPOCHS = Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs (default: the recipe's).")]
+_T_BATCH_SIZE = Annotated[Optional[int], typer.Option("--batch-size", min=1, help=(
+    "Samples per step, all processes together (default: the recipe's).")
+)]
+_T_LR = Annotated[Optional[float], typer.Option("--lr", help="Initial learning rate (default: the recipe's).")]
+_T_LR_DECAY = Annotated[Optional[float], typer.Option("--lr-decay", help=(
+    "Learning-rate factor after each epoch (default: the recipe's).")
+)]
+_T_WARMUP_STEPS = Annotated[int, typer.Option("--warmup-steps", min=0, help=(
+    "Raise the learning rate linearly over this many first steps (for fine-tuning with --init).")
+)]
+_T_OPTIMIZER = Annotated[Optional[str], typer.Option("--optimizer", help="adam (amsgrad) or adamw.")]
+_T_WEIGHT_DECAY = Annotated[Optional[float], typer.Option("--weight-decay", help="Weight decay.")]
+_T_SUBSAMPLE = Annotated[int, typer.Option("--subsample", min=1, help=(
+    "Use every n-th frame as a window centre (the phase rotates each epoch).")
+)]
+_T_SAMPLES_PER_EPOCH = Annotated[Optional[int], typer.Option("--samples-per-epoch", help="Cap an epoch.")]
+_T_VAL_SUBJECTS = Annotated[Optional[list[str]], typer.Option("--val-subjects", help=(
+    "Validate on this training subject instead of S9/S11 (repeatable), and train without it: best.pt is "
+    "then chosen without looking at the test subjects.")
+)]
+_T_SEED = Annotated[int, typer.Option("--seed", help="Random seed (sample order and augmentation).")]
+_T_FLIP = Annotated[bool, typer.Option("--flip/--no-flip", help="Horizontal flip augmentation.")]
+_T_NOISE = Annotated[float, typer.Option("--noise", help=(
+    "Max std of Gaussian 2D noise in normalised units (0.01 ~ 5 px on a 1000 px wide frame).")
+)]
+_T_JOINT_DROPOUT = Annotated[float, typer.Option("--joint-dropout", help=(
+    "Probability per joint of a span replaced by interpolation, as for missing detections.")
+)]
+_T_COCO_SYNTHESIS = Annotated[float, typer.Option("--coco-synthesis", help=(
+    "Probability per sample of pelvis, spine and thorax made as from COCO keypoints.")
+)]
+_T_VIRTUAL_CAMERAS = Annotated[float, typer.Option("--virtual-cameras", min=0.0, max=1.0, help=(
+    "Probability per sample of the window filmed again through a random virtual camera (any azimuth, "
+    "elevation -10 to 40 degrees, 2.5-20 m, 20-79 degrees across) and scaled to the typical size as lift does.")
+)]
+_T_DETECTOR_ERRORS = Annotated[Optional[Path], typer.Option("--detector-errors", exists=True, dir_okay=False, help=(
+    "A bank of a detector's 2D errors recorded on rendered clips (scripts/detector_errors.py): windows get "
+    "them, from the same view of the person, instead of COCO synthesis and noise.")
+)]
+_T_DETECTOR_ERRORS_P = Annotated[float, typer.Option("--detector-errors-p", min=0.0, max=1.0, help=(
+    "Probability per sample of the detector's recorded errors (with --detector-errors).")
+)]
+_T_MAX_HOURS = Annotated[Optional[float], typer.Option("--max-hours", help=(
+    "Stop cleanly after this many hours (resume later with the same command).")
+)]
+_T_PROBE_WINDOWS = Annotated[int, typer.Option("--probe-windows", min=0, help=(
+    "Un-augmented training windows measured every epoch in eval mode and with the training noise on.")
+)]
+_T_PRECISION = Annotated[Precision, typer.Option("--precision", help=(
+    "fp32; tf32 (CUDA only: TF32 matrix products); bf16 (autocast, output head and loss in float32).")
+)]
+_T_COMPILE = Annotated[bool, typer.Option("--compile/--no-compile", help="torch.compile the model for training.")]
+_T_BUDGET = Annotated[Optional[str], typer.Option("--budget", help=(
+    "A time budget for the whole run, e.g. 20m or 1.5h: the rate is measured over the first steps, then "
+    "epochs, samples per epoch and the learning-rate decay (to a tenth) are set to end in time.")
+)]
+_T_INIT = Annotated[Optional[Path], typer.Option("--init", exists=True, dir_okay=False, help=(
+    "Start from these weights (fine-tuning) instead of a random initialisation.")
+)]
+_T_MODEL_OPTION = Annotated[Optional[list[str]], typer.Option("--model-option", help=(
+    "A field of the lifter's config as KEY=VALUE, repeatable, e.g. spatial_drop_path=0.1 "
+    "(fine-tuning may change only dropout and stochastic depth).")
+)]
+
+
 @app.command(cls=Command)
 def train(
-    data: Annotated[Path, typer.Option("--data", exists=True, dir_okay=False, help=(
-        "Human3.6M 3D poses in VideoPose3D's format (data_3d_h36m.npz or the 17-joint file).")
-    )],
+    data: _T_DATA,
     lifter: LifterOpt = "gastnet",
-    frames: Annotated[Optional[int], typer.Option("--frames", help=(
-        "Window length, one of the lifter's presets (default: the lifter's default).")
-    )] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", file_okay=False, help=(
-        "Run folder (resumes from its last.pt); default runs/<lifter>_<frames>f.")
-    )] = None,
-    recipe: Annotated[Optional[str], typer.Option("--recipe", help=(
-        "Named training settings of the lifter, the defaults for the options below: gastnet and stcformer "
-        "'paper'; poseformer 'authors-code' (default) or 'paper'.")
-    )] = None,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs (default: the recipe's).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help=(
-        "Samples per step, all processes together (default: the recipe's).")
-    )] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Initial learning rate (default: the recipe's).")] = None,
-    lr_decay: Annotated[Optional[float], typer.Option("--lr-decay", help=(
-        "Learning-rate factor after each epoch (default: the recipe's).")
-    )] = None,
-    warmup_steps: Annotated[int, typer.Option("--warmup-steps", min=0, help=(
-        "Raise the learning rate linearly over this many first steps (for fine-tuning with --init).")
-    )] = 0,
-    optimizer: Annotated[Optional[str], typer.Option("--optimizer", help="adam (amsgrad) or adamw.")] = None,
-    weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="Weight decay.")] = None,
-    subsample: Annotated[int, typer.Option("--subsample", min=1, help=(
-        "Use every n-th frame as a window centre (the phase rotates each epoch).")
-    )] = 1,
-    samples_per_epoch: Annotated[Optional[int], typer.Option("--samples-per-epoch", help="Cap an epoch.")] = None,
-    val_subjects: Annotated[Optional[list[str]], typer.Option("--val-subjects", help=(
-        "Validate on this training subject instead of S9/S11 (repeatable), and train without it: best.pt is "
-        "then chosen without looking at the test subjects.")
-    )] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (sample order and augmentation).")] = 0,
+    frames: _T_FRAMES = None,
+    out: _T_OUT = None,
+    recipe: _T_RECIPE = None,
+    epochs: _T_EPOCHS = None,
+    batch_size: _T_BATCH_SIZE = None,
+    lr: _T_LR = None,
+    lr_decay: _T_LR_DECAY = None,
+    warmup_steps: _T_WARMUP_STEPS = 0,
+    optimizer: _T_OPTIMIZER = None,
+    weight_decay: _T_WEIGHT_DECAY = None,
+    subsample: _T_SUBSAMPLE = 1,
+    samples_per_epoch: _T_SAMPLES_PER_EPOCH = None,
+    val_subjects: _T_VAL_SUBJECTS = None,
+    seed: _T_SEED = 0,
     device: DeviceOpt = Device.auto,
-    flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Horizontal flip augmentation.")] = True,
-    noise: Annotated[float, typer.Option("--noise", help=(
-        "Max std of Gaussian 2D noise in normalised units (0.01 ~ 5 px on a 1000 px wide frame).")
-    )] = 0.0,
-    joint_dropout: Annotated[float, typer.Option("--joint-dropout", help=(
-        "Probability per joint of a span replaced by interpolation, as for missing detections.")
-    )] = 0.0,
-    coco_synthesis: Annotated[float, typer.Option("--coco-synthesis", help=(
-        "Probability per sample of pelvis, spine and thorax made as from COCO keypoints.")
-    )] = 0.0,
-    virtual_cameras: Annotated[float, typer.Option("--virtual-cameras", min=0.0, max=1.0, help=(
-        "Probability per sample of the window filmed again through a random virtual camera (any azimuth, "
-        "elevation -10 to 40 degrees, 2.5-20 m, 20-79 degrees across) and scaled to the typical size as lift does.")
-    )] = 0.0,
-    detector_errors: Annotated[Optional[Path], typer.Option("--detector-errors", exists=True, dir_okay=False, help=(
-        "A bank of a detector's 2D errors recorded on rendered clips (scripts/detector_errors.py): windows get "
-        "them, from the same view of the person, instead of COCO synthesis and noise.")
-    )] = None,
-    detector_errors_p: Annotated[float, typer.Option("--detector-errors-p", min=0.0, max=1.0, help=(
-        "Probability per sample of the detector's recorded errors (with --detector-errors).")
-    )] = 0.5,
-    max_hours: Annotated[Optional[float], typer.Option("--max-hours", help=(
-        "Stop cleanly after this many hours (resume later with the same command).")
-    )] = None,
-    probe_windows: Annotated[int, typer.Option("--probe-windows", min=0, help=(
-        "Un-augmented training windows measured every epoch in eval mode and with the training noise on.")
-    )] = 2048,
-    precision: Annotated[Precision, typer.Option("--precision", help=(
-        "fp32; tf32 (CUDA only: TF32 matrix products); bf16 (autocast, output head and loss in float32).")
-    )] = Precision.fp32,
-    compile_: Annotated[bool, typer.Option("--compile/--no-compile", help="torch.compile the model for training.")
-    ] = False,
-    budget: Annotated[Optional[str], typer.Option("--budget", help=(
-        "A time budget for the whole run, e.g. 20m or 1.5h: the rate is measured over the first steps, then "
-        "epochs, samples per epoch and the learning-rate decay (to a tenth) are set to end in time.")
-    )] = None,
-    init: Annotated[Optional[Path], typer.Option("--init", exists=True, dir_okay=False, help=(
-        "Start from these weights (fine-tuning) instead of a random initialisation.")
-    )] = None,
-    model_option: Annotated[Optional[list[str]], typer.Option("--model-option", help=(
-        "A field of the lifter's config as KEY=VALUE, repeatable, e.g. spatial_drop_path=0.1 "
-        "(fine-tuning may change only dropout and stochastic depth).")
-    )] = None,
+    flip: _T_FLIP = True,
+    noise: _T_NOISE = 0.0,
+    joint_dropout: _T_JOINT_DROPOUT = 0.0,
+    coco_synthesis: _T_COCO_SYNTHESIS = 0.0,
+    virtual_cameras: _T_VIRTUAL_CAMERAS = 0.0,
+    detector_errors: _T_DETECTOR_ERRORS = None,
+    detector_errors_p: _T_DETECTOR_ERRORS_P = 0.5,
+    max_hours: _T_MAX_HOURS = None,
+    probe_windows: _T_PROBE_WINDOWS = 2048,
+    precision: _T_PRECISION = Precision.fp32,
+    compile_: _T_COMPILE = False,
+    budget: _T_BUDGET = None,
+    init: _T_INIT = None,
+    model_option: _T_MODEL_OPTION = None,
 ) -> None:
     """Train a lifter on Human3.6M S1, S5, S6, S7, S8 (resumable; run under torchrun for several GPUs)."""
-    from .lifters import get_spec
-    from .training import TrainConfig, parse_duration, train as train_fn
-
-    spec = get_spec(lifter)
-    frames = frames or spec.default_frames
-    cfg = run(TrainConfig.for_lifter, str(data), lifter, recipe=recipe, frames=frames,
-              out=str(out or Path("runs") / f"{lifter}_{frames}f"), epochs=epochs, batch_size=batch_size,
-              lr=lr, lr_decay=lr_decay, warmup_steps=warmup_steps, optimizer=optimizer, weight_decay=weight_decay, subsample=subsample,
-              samples_per_epoch=samples_per_epoch, val_subjects=tuple(val_subjects) if val_subjects else None, seed=seed, device=device.value, flip=flip, noise=noise,
-              joint_dropout=joint_dropout, coco_synthesis=coco_synthesis, virtual_cameras=virtual_cameras,
-              detector_errors=str(detector_errors) if detector_errors else None, detector_errors_p=detector_errors_p,
-              max_hours=max_hours,
-              budget_minutes=run(parse_duration, budget) if budget else None, probe_windows=probe_windows,
-              precision=precision.value, compile=compile_,
-              init_from=str(init) if init else None, model_overrides=run(parse_model_options, model_option or []))
+    cfg = run(train_config, **locals())
+    from .training import train as train_fn
     summary_ = run(train_fn, cfg, log=lambda m: err_console.print(m, highlight=False, markup=False),
                    progress=TrainProgress())
     if summary_["rank"] == 0:
         out_console.print(f"{cfg.out}/final.pt (epochs completed: {summary_['epochs_completed']}, best validation "
                           f"MPJPE {summary_['best_val_mpjpe_mm']:.1f} mm)")
+
+
+def train_config(data: Path, lifter: str, out: Optional[Path], budget: Optional[str], init: Optional[Path],
+                 model_option: Optional[list[str]], compile_: bool, val_subjects: Optional[list[str]],
+                 **settings):
+    """`train`'s options as a TrainConfig: the options named as its fields pass through (Enums as their values,
+    paths as strings, None meaning the recipe's); the others are translated here."""
+    from .lifters import get_spec
+    from .training import TrainConfig, parse_duration
+
+    settings = {k: (v.value if isinstance(v, Enum) else str(v) if isinstance(v, Path) else v)
+                for k, v in settings.items()}
+    settings["frames"] = settings.get("frames") or get_spec(lifter).default_frames
+    return TrainConfig.for_lifter(
+        str(data), lifter, out=str(out or Path("runs") / f"{lifter}_{settings['frames']}f"),
+        budget_minutes=parse_duration(budget) if budget else None, init_from=str(init) if init else None,
+        model_overrides=parse_model_options(model_option or []), compile=compile_,
+        val_subjects=tuple(val_subjects) if val_subjects else None, **settings)
 
 
 def parse_model_options(items: list[str]) -> dict:

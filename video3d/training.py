@@ -377,292 +377,377 @@ def parse_duration(text: str) -> float:
     return value * (factor if factor is not None else 1.0)
 
 
+def learning_rate(cfg: TrainConfig, epoch: int, step: int | None = None) -> float:
+    """The learning rate of a step: ``lr`` decayed by ``lr_decay`` after every epoch, and over the first
+    ``warmup_steps`` steps of the first epoch rising linearly from lr / warmup_steps to lr (fine-tuning: Adam's
+    first steps at full rate throw a trained model off). ``step`` None: the epoch's rate, without warm-up."""
+    lr = cfg.lr * cfg.lr_decay ** epoch
+    if step is not None and epoch == 0 and step < cfg.warmup_steps:
+        lr *= (step + 1) / cfg.warmup_steps
+    return lr
+
+
 def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -> dict:
     """Run (or resume) a training run in ``cfg.out``. Returns the summary written to summary.json."""
-    called = time.time()  # a budget counts from here: loading the data is part of it
-    cfg.validate()
-    rank, world = _distributed()
-    if rank != 0:
-        log, progress = (lambda message: None), None  # one process reports
-    device = resolve_device(cfg.device)
-    if device.type == "cuda" and world > 1:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    out = Path(cfg.out)
-    torch.manual_seed(cfg.seed)
-    defaults = {f.name: f.default for f in dataclasses.fields(get_spec(cfg.lifter).config_cls)}
-    overrides = {k: float(v) if isinstance(defaults.get(k), float) and type(v) is int else v  # 0 -> 0.0
-                 for k, v in cfg.model_overrides.items()}
-    try:
-        spec, mcfg, model = new_model(cfg.lifter, cfg.frames, **overrides)
-    except (TypeError, ValueError) as exc:  # a value the config rejects
-        raise TrainConfigError(f"{cfg.lifter} {cfg.frames}f with {cfg.model_overrides}: {exc}") from None
-    if cfg.init_from:
+    return Trainer(cfg, log, progress).run()
+
+
+class Trainer:
+    """One training run: ``setup`` (model, data, optimiser, a resumed state, the detector-error bank), then
+    ``run_epoch`` until the epochs or the time are spent, then ``finish``. Its state lives here: the config
+    (which a time budget re-plans: ``plan_budget``, ``replan``), the model and optimiser, the epoch and step, the
+    history and the best validation error. Every random draw is a function of (seed, epoch, step), so a run
+    stopped at any checkpoint and resumed trains the same model."""
+
+    def __init__(self, cfg: TrainConfig, log: Callable[[str], None] = print, progress=None):
+        self.called = time.time()  # a budget counts from here: loading the data is part of it
+        cfg.validate()
+        self.rank, self.world = _distributed()
+        if self.rank != 0:
+            log, progress = (lambda message: None), None  # one process reports
+        self.cfg, self.log, self.progress = cfg, log, progress
+        self.device = resolve_device(cfg.device)
+        if self.device.type == "cuda" and self.world > 1:
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(self.device)
+        self.out = Path(cfg.out)
+        self.state_path = self.out / "last.pt"
+        self.epoch, self.step, self.history, self.best = 0, 0, [], math.inf
+        self.stopped = False
+        self.save_seconds = 0.0  # how long the last save_state took
+        self.generator = None
+        self.errors, self.errors_meta = None, None
+
+    # --- setup --------------------------------------------------------------------------------
+    def run(self) -> dict:
+        self.setup()
+        while self.epoch < self.cfg.epochs and not self.stopped:
+            self.run_epoch()
+        return self.finish()
+
+    def setup(self) -> None:
+        self.build_model()
+        self.load_data()
+        self.optimizer = self.make_optimizer()
+        if self.state_path.is_file():
+            self.resume()
+        model = self.model
+        self.train_model = torch.nn.parallel.DistributedDataParallel(model) if self.world > 1 else model
+        self.forward_context = autocast_for(model, self.spec.output_head, self.cfg.precision, self.device)
+        if self.cfg.compile:
+            self.train_model = torch.compile(self.train_model)
+        if self.cfg.detector_errors is not None:
+            self.load_detector_errors()
+        self.deadline = self.called + self.cfg.budget_minutes * 60 if self.cfg.budget_minutes else math.inf
+        if self.cfg.max_hours is not None:
+            self.deadline = min(self.deadline, time.time() + self.cfg.max_hours * 3600)
+        self.calibrating = bool(self.cfg.budget_minutes) and self.cfg.planned is None
+        self.last_save = time.time()
+
+    def build_model(self) -> None:
+        """The lifter's model with the config's overrides, from ``init_from``'s weights when fine-tuning."""
+        cfg = self.cfg
+        torch.manual_seed(cfg.seed)
+        defaults = {f.name: f.default for f in dataclasses.fields(get_spec(cfg.lifter).config_cls)}
+        overrides = {k: float(v) if isinstance(defaults.get(k), float) and type(v) is int else v  # 0 -> 0.0
+                     for k, v in cfg.model_overrides.items()}
+        try:
+            self.spec, self.model_config, self.model = new_model(cfg.lifter, cfg.frames, **overrides)
+        except (TypeError, ValueError) as exc:  # a value the config rejects
+            raise TrainConfigError(f"{cfg.lifter} {cfg.frames}f with {cfg.model_overrides}: {exc}") from None
+        if cfg.init_from:
+            self.initialise_from(cfg.init_from)
+        self.model.to(self.device)
+        self.offsets = self.spec.windowing.offsets(self.model)
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)  # once the settings have proved to build a model
+
+    def initialise_from(self, path: str) -> None:
         from .lifters import load_checkpoint
 
-        start = load_checkpoint(cfg.init_from, expect=cfg.lifter)
+        start = load_checkpoint(path, expect=self.cfg.lifter)
+        mcfg = self.model_config
         changed = {f.name: (getattr(start.config, f.name), getattr(mcfg, f.name))
                    for f in dataclasses.fields(mcfg) if getattr(start.config, f.name) != getattr(mcfg, f.name)}
-        fixed = sorted(set(changed) - set(spec.regularisation_fields))
+        fixed = sorted(set(changed) - set(self.spec.regularisation_fields))
         if fixed:
-            raise TrainConfigError(f"{cfg.init_from} is a different {cfg.lifter} model ("
-                             + ", ".join(f"{k}: {changed[k][0]} there, {changed[k][1]} here" for k in fixed) + ")")
-        model.load_state_dict(start.model.state_dict())
-        log(f"initialised from {cfg.init_from}"
-            + "".join(f"; {k} {a} -> {b}" for k, (a, b) in changed.items()))
-    model.to(device)
-    offsets = spec.windowing.offsets(model)
-    out_index = offsets.centre
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)  # once the settings have proved to build a model
+            raise TrainConfigError(f"{path} is a different {self.cfg.lifter} model ("
+                                   + ", ".join(f"{k}: {changed[k][0]} there, {changed[k][1]} here" for k in fixed) + ")")
+        self.model.load_state_dict(start.model.state_dict())
+        self.log(f"initialised from {path}" + "".join(f"; {k} {a} -> {b}" for k, (a, b) in changed.items()))
 
-    log(f"loading {cfg.data} ...")
-    train_seqs = load_sequences(cfg.data, cfg.train_subjects)
-    val_seqs = load_sequences(cfg.data, cfg.val_subjects)
-    train_data = TrainingWindows(train_seqs, offsets, cfg.subsample, device)
-    typical_size = input_spread(train_seqs)
-    val_data = TrainingWindows(val_seqs, offsets, cfg.val_subsample, device)
-    probe_data = train_data.fixed_sample(cfg.probe_windows, cfg.seed)
-    del train_seqs, val_seqs
-    per_epoch = train_data.shortest_phase()
-    if cfg.samples_per_epoch is not None:
-        per_epoch = min(cfg.samples_per_epoch, per_epoch)
-    steps_per_epoch = per_epoch // cfg.batch_size
-    log(f"{spec.title} {cfg.frames}f: {sum(p.numel() for p in model.parameters()):,} parameters; "
-        f"{len(train_data):,} training windows ({per_epoch:,} per epoch, {steps_per_epoch} steps), "
-        f"{len(val_data):,} validation windows; device {device}, world size {world}")
+    def load_data(self) -> None:
+        cfg = self.cfg
+        self.log(f"loading {cfg.data} ...")
+        train_seqs = load_sequences(cfg.data, cfg.train_subjects)
+        val_seqs = load_sequences(cfg.data, cfg.val_subjects)
+        self.train_data = TrainingWindows(train_seqs, self.offsets, cfg.subsample, self.device)
+        self.typical_size = input_spread(train_seqs)
+        self.val_data = TrainingWindows(val_seqs, self.offsets, cfg.val_subsample, self.device)
+        self.probe_data = self.train_data.fixed_sample(cfg.probe_windows, cfg.seed)
+        per_epoch = self.train_data.shortest_phase()
+        if cfg.samples_per_epoch is not None:
+            per_epoch = min(cfg.samples_per_epoch, per_epoch)
+        self.steps_per_epoch = per_epoch // cfg.batch_size
+        self.log(f"{self.spec.title} {cfg.frames}f: {sum(p.numel() for p in self.model.parameters()):,} parameters; "
+                 f"{len(self.train_data):,} training windows ({per_epoch:,} per epoch, {self.steps_per_epoch} steps), "
+                 f"{len(self.val_data):,} validation windows; device {self.device}, world size {self.world}")
 
-    params = model.parameters()
-    if cfg.optimizer == "adam":
-        optimizer = torch.optim.Adam(params, lr=cfg.lr, amsgrad=True, weight_decay=cfg.weight_decay)
-    elif cfg.optimizer == "adamw":
-        optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    else:
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        cfg, params = self.cfg, self.model.parameters()
+        if cfg.optimizer == "adam":
+            return torch.optim.Adam(params, lr=cfg.lr, amsgrad=True, weight_decay=cfg.weight_decay)
+        if cfg.optimizer == "adamw":
+            return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         raise ValueError(f"unknown optimizer {cfg.optimizer!r} (adam, adamw)")
 
-    state_path = out / "last.pt"
-    epoch, step, history, best = 0, 0, [], math.inf
-    if state_path.is_file():
-        state = load_state(state_path)
-        if state["config"].get("lifter") != cfg.lifter or state["config"].get("frames") != cfg.frames:
-            raise StateError(f"{state_path} is a different run; choose another --out")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        epoch, step, history, best = state["epoch"], state["step"], state["history"], state["best"]
-        if cfg.budget_minutes and state["config"].get("planned"):  # keep the schedule the budget chose
-            cfg = apply_plan(cfg, state["config"]["planned"])
-            steps_per_epoch = min(cfg.samples_per_epoch, train_data.shortest_phase()) // cfg.batch_size
-        log(f"resumed from {state_path}: epoch {epoch + 1}, step {step}/{steps_per_epoch}")
-    train_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    forward_context = autocast_for(model, spec.output_head, cfg.precision, device)
-    if cfg.compile:
-        train_model = torch.compile(train_model)
+    def resume(self) -> None:
+        """Carry on from the run folder's last.pt (and keep the schedule a budget chose for it)."""
+        state = load_state(self.state_path)
+        if state["config"].get("lifter") != self.cfg.lifter or state["config"].get("frames") != self.cfg.frames:
+            raise StateError(f"{self.state_path} is a different run; choose another --out")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch, self.step, self.history, self.best = state["epoch"], state["step"], state["history"], state["best"]
+        if self.cfg.budget_minutes and state["config"].get("planned"):
+            self.cfg = apply_plan(self.cfg, state["config"]["planned"])
+            self.steps_per_epoch = min(self.cfg.samples_per_epoch, self.train_data.shortest_phase()) // self.cfg.batch_size
+        self.log(f"resumed from {self.state_path}: epoch {self.epoch + 1}, step {self.step}/{self.steps_per_epoch}")
 
-    errors, errors_meta = None, None
-    if cfg.detector_errors is not None:
+    def load_detector_errors(self) -> None:
         from .detector_errors import DetectorErrors, load_bank
 
+        cfg = self.cfg
         bank = load_bank(cfg.detector_errors)
-        if bank.window < len(train_data.offsets):
+        if bank.window < len(self.train_data.input_offsets):
             raise TrainConfigError(f"{cfg.detector_errors}: windows of {bank.window} frames, the model takes "
-                                   f"{len(train_data.offsets)}")
-        errors, errors_meta = DetectorErrors(bank, device), {**bank.meta, "windows": str(len(bank.residual))}
-        log(f"detector errors: {len(bank.residual):,} recorded windows of {bank.window} frames from "
-            f"{cfg.detector_errors} ({bank.meta.get('detector', '?')} on {bank.meta.get('subjects', '?')}), "
-            f"p {cfg.detector_errors_p:g}")
-    generator = None
-    save_seconds = [0.0]  # how long the last save_state took
+                                   f"{len(self.train_data.input_offsets)}")
+        self.errors = DetectorErrors(bank, self.device)
+        self.errors_meta = {**bank.meta, "windows": str(len(bank.residual))}
+        self.log(f"detector errors: {len(bank.residual):,} recorded windows of {bank.window} frames from "
+                 f"{cfg.detector_errors} ({bank.meta.get('detector', '?')} on {bank.meta.get('subjects', '?')}), "
+                 f"p {cfg.detector_errors_p:g}")
 
-    def save_state() -> None:
+    # --- an epoch -----------------------------------------------------------------------------
+    def run_epoch(self) -> None:
+        """Train the rest of this epoch (all of it, unless resumed), then validate and save; or stop at the
+        deadline with the state saved."""
+        cfg = self.cfg
+        m0, m1 = cfg.bn_momentum  # batch norm momentum, exponentially from start to end
+        if hasattr(self.model, "set_bn_momentum"):
+            self.model.set_bn_momentum(m0 * (m1 / m0) ** (self.epoch / max(1, cfg.epochs - 1)))
+        self.train_data.phase(self.epoch)
+        order = np.random.default_rng([cfg.seed, self.epoch]).permutation(len(self.train_data))
+        order = order[:self.steps_per_epoch * cfg.batch_size].reshape(self.steps_per_epoch, cfg.batch_size)
+        centres = self.train_data.centres(order)  # (steps, batch): the epoch's window centres on the device, once
+        self.train_model.train()
+        # a resumed epoch counts the windows trained before the stop (its loss figure covers the rest only)
+        resumed_from = self.step * cfg.batch_size
+        epoch_start, loss_n, seen = time.time(), 0, resumed_from
+        loss_sum, loss_acc = 0.0, torch.zeros((), device=self.device)  # summed on the device, read every LOSS_EVERY
+        self._start_progress()
+        while self.step < self.steps_per_epoch:
+            n = self.train_step(centres[self.step], loss_acc)
+            loss_n += n
+            seen += n * self.world
+            if self.step % LOSS_EVERY == 0 or self.step == self.steps_per_epoch:
+                loss_sum = loss_acc.item()  # the host waits for the device here only
+                if self.progress is not None:
+                    self.progress.update(self.step, 1000 * loss_sum / loss_n,
+                                         (seen - resumed_from) / (time.time() - epoch_start))
+            if self.calibrating:
+                self.calibrate(seen, epoch_start)
+            if time.time() - self.last_save > cfg.checkpoint_minutes * 60:
+                self.save_state()
+            if self.past_deadline():
+                self.stop_at_deadline()
+                return
+        seconds = time.time() - epoch_start
+        self.end_epoch(1000 * loss_sum / max(loss_n, 1), seen, seconds, resumed_from)
+        if self.cfg.planned is not None and self.epoch < self.cfg.epochs:
+            self.replan(epoch_start, seconds, seen - resumed_from)
+        self.save_state()
+
+    def train_step(self, centres: torch.Tensor, loss_acc: torch.Tensor) -> int:
+        """One optimiser step on the windows around ``centres`` (the whole global batch: every process draws
+        the augmentation for all of it and keeps its own rows). Returns this process's batch size."""
+        cfg, epoch, step = self.cfg, self.epoch, self.step
+        self.generator = step_generator(cfg.seed, epoch, step, self.device, self.generator)
+        x, y = self.train_data.batch(centres)
+        if cfg.virtual_cameras > 0:
+            x, y = self.train_data.virtual(centres, x, y, cfg.virtual_cameras, self.typical_size, self.generator)
+        x, y = augment_tensor(x, y, self.generator, cfg, self.errors)
+        x, y = x[self.rank::self.world], y[self.rank::self.world]
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(cfg, epoch, step)
+        torch.manual_seed(step_seed(cfg.seed, epoch, step, 3))  # dropout and stochastic depth: resumable too
+        loss = train_step(self.train_model, self.optimizer, x, y, self.forward_context)
+        loss_acc += loss.detach() * len(x)
+        self.step += 1
+        return len(x)
+
+    def _start_progress(self) -> None:
+        if self.progress is not None:
+            self.progress.start_epoch(self.epoch, self.cfg.epochs, self.steps_per_epoch, self.step)
+
+    def end_epoch(self, train_mm: float, seen: int, seconds: float, resumed_from: int) -> None:
+        """Validate, log the epoch and save its weights (final.pt, and best.pt when validation improved)."""
+        val_mm = validation_error(self.model, self.val_data, self.offsets.centre) if self.rank == 0 else float("nan")
+        record = {"epoch": self.epoch + 1, "lr": learning_rate(self.cfg, self.epoch), "train_mpjpe_mm": train_mm,
+                  "val_mpjpe_mm": val_mm, "samples": seen, "seconds": seconds,
+                  "samples_per_s": (seen - resumed_from) / seconds}
+        if self.rank == 0 and len(self.probe_data):
+            record.update(self.probe())
+        self.history.append(record)
+        self.epoch += 1
+        self.step = 0
+        if self.rank == 0:
+            self.log(json.dumps(record))
+            with open(self.out / "log.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+            self.save_weights("final.pt", self.training_meta(val_mm))
+            if val_mm < self.best:
+                self.best = val_mm
+                self.save_weights("best.pt", self.training_meta(val_mm))
+
+    def probe(self) -> dict:
+        """The same un-augmented training windows every epoch: in eval mode, and with the training noise on."""
+        centre = self.offsets.centre
+        out = {"probe_eval_mode_mm": validation_error(self.model, self.probe_data, centre)}
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(self.cfg.seed)  # the same draws every epoch, and the training's stream untouched
+            out["probe_train_mode_mm"] = validation_error(self.model, self.probe_data, centre, stochastic=True)
+        return out
+
+    # --- time -----------------------------------------------------------------------------------
+    def past_deadline(self) -> bool:
+        past = time.time() > self.deadline - 2 * self.save_seconds  # leave the time to save what was trained
+        if self.world > 1 and self.deadline < math.inf:  # every process stops at the same step: agree every 10th
+            past = self.step % 10 == 0 and _any_process(past, self.device)
+        return past
+
+    def stop_at_deadline(self) -> None:
+        cfg = self.cfg
+        self.stopped = True
+        self.save_state()
+        if cfg.budget_minutes and self.rank == 0:  # the budget is the run's end: its weights are the result
+            meta = {**self.training_meta(None), "stopped_at_budget": f"epoch {self.epoch + 1}, step {self.step}"}
+            self.save_weights("final.pt", meta)
+        limit = f"the budget of {cfg.budget_minutes:g} min" if cfg.budget_minutes else f"{cfg.max_hours} h"
+        self.log(f"stopped at {limit}, epoch {self.epoch + 1}, step {self.step}: resume with the same command")
+
+    def calibrate(self, seen: int, epoch_start: float) -> None:
+        """Time the first steps of a budgeted run (after three untimed ones), then plan the schedule."""
+        if self.step == 3 or getattr(self, "_calib", None) is None:  # the first steps warm up: not timed
+            _sync(self.device)
+            self._calib = (time.time(), self.step, seen)
+        calib_start, calib_step, calib_seen = self._calib
+        elapsed = time.time() - calib_start
+        timed, budget_s = self.step - calib_step, self.cfg.budget_minutes * 60
+        if self.world > 1:  # every process must plan at the same step: count steps, not seconds
+            ready = timed >= 10 or self.step >= self.steps_per_epoch
+        else:
+            ready = (timed >= 10 and elapsed >= 0.02 * budget_s) or (timed >= 1 and elapsed >= 0.1 * budget_s) \
+                or self.step >= self.steps_per_epoch
+        if not ready:
+            return
+        _sync(self.device)
+        elapsed = time.time() - calib_start
+        rate = (seen - calib_seen) / elapsed if self.step > calib_step else seen / (time.time() - epoch_start)
+        self.plan_budget(rate, seen)
+        self.calibrating = False
+        self._start_progress()
+
+    def plan_budget(self, rate: float, done: int) -> None:
+        """Measure validation and a checkpoint's cost, then fit the schedule into what is left of the budget."""
+        cfg = self.cfg
         t = time.time()
-        if rank == 0:
-            save_atomic({"format": STATE_FORMAT, "config": dataclasses.asdict(cfg), "model": model.state_dict(),
-                         "optimizer": optimizer.state_dict(), "epoch": epoch, "step": step,
-                         "history": history, "best": best}, state_path)
-        save_seconds[0] = time.time() - t
+        sample = self.val_data.view(self.val_data.active[:256])
+        validation_error(self.model, sample, self.offsets.centre)
+        eval_rate = len(sample) / max(time.time() - t, 1e-6)
+        self.save_state()  # also the first checkpoint, and its cost
+        save_s = self.save_seconds
+        overhead = (len(self.val_data) + 2 * len(self.probe_data)) / eval_rate + 3 * save_s
+        margin = 0.03 * cfg.budget_minutes * 60 + 2 * save_s
+        # a short budget validates on fewer windows rather than give up epochs (and the decay over them)
+        allowed = 0.15 * (self.deadline - time.time() - margin) / max(1, min(cfg.epochs, 20))
+        if overhead > allowed and len(self.val_data) + len(self.probe_data):
+            keep = max(allowed - 3 * save_s, 0.0) / max(overhead - 3 * save_s, 1e-9)
+            self.val_data, self.probe_data = self.val_data.thinned(keep), self.probe_data.thinned(keep)
+            overhead = (len(self.val_data) + 2 * len(self.probe_data)) / eval_rate + 3 * save_s
+        plan = plan_schedule(self.deadline - time.time() - margin, rate, overhead, done, cfg.batch_size,
+                             self.train_data.shortest_phase(), cfg.epochs, cfg.budget_final_lr)
+        plan["validation_windows"], plan["probe_windows"] = len(self.val_data), len(self.probe_data)
+        plan = self._shared(plan)  # every process follows rank 0's plan
+        self.cfg = apply_plan(cfg, plan)
+        self.steps_per_epoch = self.cfg.samples_per_epoch // cfg.batch_size
+        self.train_model.train()
+        self.log(f"budget {cfg.budget_minutes:g} min: {rate:.0f} samples/s measured; {overhead:.1f} s per epoch for "
+                 f"validation ({len(self.val_data):,} + {len(self.probe_data):,} windows) and checkpoints -> "
+                 f"{plan['epochs']} epochs x {plan['samples_per_epoch']:,} samples, lr {cfg.lr:g} x "
+                 f"{plan['lr_decay']:.4f} per epoch (to {cfg.budget_final_lr:g} x by the last)")
 
-    def training_meta(val_mm: float | None) -> dict:
+    def replan(self, epoch_start: float, train_s: float, seen: int) -> None:
+        """After an epoch: refit the samples of the epochs left to the time left, from this epoch's measured
+        rate and overhead (the epochs and the decay stay as planned)."""
+        cfg = self.cfg
+        left = cfg.epochs - self.epoch
+        overhead = time.time() - epoch_start - train_s + self.save_seconds  # validation, probe, saves; the state next
+        margin = max(0.03 * cfg.budget_minutes * 60, overhead)  # slack: one more epoch's overhead
+        rate = seen / max(train_s, 1e-6)
+        per_epoch = int(rate * max(0.0, self.deadline - time.time() - margin - left * overhead) / left)
+        per_epoch = per_epoch // cfg.batch_size * cfg.batch_size
+        most = self.train_data.shortest_phase() // cfg.batch_size * cfg.batch_size
+        per_epoch = self._shared(max(cfg.batch_size, min(per_epoch, most)))
+        plan = {**cfg.planned, "samples_per_epoch": per_epoch, "rate_samples_per_s": round(rate, 1),
+                "epoch_overhead_s": round(overhead, 2)}
+        self.cfg = dataclasses.replace(cfg, samples_per_epoch=per_epoch, planned=plan)
+        self.steps_per_epoch = per_epoch // cfg.batch_size
+
+    def _shared(self, value):
+        """Rank 0's ``value`` on every process."""
+        if self.world > 1:
+            shared = [value]
+            dist.broadcast_object_list(shared, src=0)
+            value = shared[0]
+        return value
+
+    # --- saving ---------------------------------------------------------------------------------
+    def save_state(self) -> None:
+        """last.pt: everything a resumed run needs, plain types and tensors only (``load_state``)."""
+        t = time.time()
+        if self.rank == 0:
+            save_atomic({"format": STATE_FORMAT, "config": dataclasses.asdict(self.cfg),
+                         "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                         "epoch": self.epoch, "step": self.step, "history": self.history, "best": self.best},
+                        self.state_path)
+        self.save_seconds = time.time() - t
+        self.last_save = time.time()
+
+    def save_weights(self, name: str, meta: dict) -> None:
+        """A lifter checkpoint of the model as it is now (it rebuilds its own model), with how it was trained."""
+        Lifter(self.spec, self.model, self.model_config, device=self.device).save(self.out / name, meta)
+        self.model.train()  # Lifter puts the model in eval mode
+
+    def training_meta(self, val_mm: float | None) -> dict:
+        cfg = self.cfg
         return {
             "data": f"Human3.6M ({Path(cfg.data).name}), 2D = 3D projected with the camera (GT 2D), 50 fps",
             "train_subjects": list(cfg.train_subjects), "validation_subjects": list(cfg.val_subjects),
-            "recipe": dataclasses.asdict(cfg), "epochs_completed": epoch,
-            "samples_seen": sum(h["samples"] for h in history),
-            "hardware": hardware_description(device), "val_mpjpe_mm": val_mm,
-            "input_spread": typical_size,
-            **({"detector_errors": dict(errors_meta)} if errors_meta else {}),
+            "recipe": dataclasses.asdict(cfg), "epochs_completed": self.epoch,
+            "samples_seen": sum(h["samples"] for h in self.history),
+            "hardware": hardware_description(self.device), "val_mpjpe_mm": val_mm,
+            "input_spread": self.typical_size,
+            **({"detector_errors": dict(self.errors_meta)} if self.errors_meta else {}),
             "torch": str(torch.__version__),
         }
 
-    started = time.time()
-    last_save = time.time()
-    stop = False
-    deadline = called + cfg.budget_minutes * 60 if cfg.budget_minutes else math.inf
-    if cfg.max_hours is not None:
-        deadline = min(deadline, started + cfg.max_hours * 3600)
-    calibrating = bool(cfg.budget_minutes) and cfg.planned is None
-
-    def replan(epoch_start: float, train_s: float, seen: int) -> None:
-        """After an epoch: refit the samples of the epochs left to the time left, from this epoch's measured
-        rate and overhead (the epochs and the decay stay as planned)."""
-        nonlocal cfg, steps_per_epoch
-        left = cfg.epochs - epoch
-        overhead = time.time() - epoch_start - train_s + save_seconds[0]  # validation, probe, saves; the state next
-        margin = max(0.03 * cfg.budget_minutes * 60, overhead)  # slack: one more epoch's overhead
-        rate = seen / max(train_s, 1e-6)
-        per_epoch = int(rate * max(0.0, deadline - time.time() - margin - left * overhead) / left)
-        per_epoch = per_epoch // cfg.batch_size * cfg.batch_size
-        per_epoch = max(cfg.batch_size, min(per_epoch, train_data.shortest_phase() // cfg.batch_size * cfg.batch_size))
-        if world > 1:
-            shared = [per_epoch]
-            dist.broadcast_object_list(shared, src=0)
-            per_epoch = shared[0]
-        plan = {**cfg.planned, "samples_per_epoch": per_epoch, "rate_samples_per_s": round(rate, 1),
-                "epoch_overhead_s": round(overhead, 2)}
-        cfg = dataclasses.replace(cfg, samples_per_epoch=per_epoch, planned=plan)
-        steps_per_epoch = per_epoch // cfg.batch_size
-    calib_start = calib_step = None
-
-    def make_plan(rate: float, done: int) -> None:
-        """Measure validation and a checkpoint's cost, then fit the schedule into what is left of the budget."""
-        nonlocal cfg, steps_per_epoch, val_data, probe_data
-        t = time.time()
-        sample = val_data.view(val_data.active[:256])
-        validation_error(model, sample, out_index)
-        eval_rate = len(sample) / max(time.time() - t, 1e-6)
-        save_state()  # also the first checkpoint, and its cost
-        save_s = save_seconds[0]
-        overhead = (len(val_data) + 2 * len(probe_data)) / eval_rate + 3 * save_s
-        margin = 0.03 * cfg.budget_minutes * 60 + 2 * save_s
-        # a short budget validates on fewer windows rather than give up epochs (and the decay over them)
-        allowed = 0.15 * (deadline - time.time() - margin) / max(1, min(cfg.epochs, 20))
-        if overhead > allowed and len(val_data) + len(probe_data):
-            keep = max(allowed - 3 * save_s, 0.0) / max(overhead - 3 * save_s, 1e-9)
-            val_data, probe_data = val_data.thinned(keep), probe_data.thinned(keep)
-            overhead = (len(val_data) + 2 * len(probe_data)) / eval_rate + 3 * save_s
-        plan = plan_schedule(deadline - time.time() - margin, rate, overhead, done, cfg.batch_size,
-                             train_data.shortest_phase(), cfg.epochs, cfg.budget_final_lr)
-        plan["validation_windows"], plan["probe_windows"] = len(val_data), len(probe_data)
-        if world > 1:  # every process follows rank 0's plan
-            shared = [plan]
-            dist.broadcast_object_list(shared, src=0)
-            plan = shared[0]
-        cfg = apply_plan(cfg, plan)
-        steps_per_epoch = cfg.samples_per_epoch // cfg.batch_size
-        train_model.train()
-        log(f"budget {cfg.budget_minutes:g} min: {rate:.0f} samples/s measured; {overhead:.1f} s per epoch for validation "
-            f"({len(val_data):,} + {len(probe_data):,} windows) and checkpoints -> {plan['epochs']} epochs x {plan['samples_per_epoch']:,} samples, lr "
-            f"{cfg.lr:g} x {plan['lr_decay']:.4f} per epoch (to {cfg.budget_final_lr:g} x by the last)")
-    while epoch < cfg.epochs and not stop:
-        # per-epoch schedules: lr decays by lr_decay, BN momentum exponentially from start to end
-        lr = cfg.lr * cfg.lr_decay**epoch
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        m0, m1 = cfg.bn_momentum
-        if hasattr(model, "set_bn_momentum"):
-            model.set_bn_momentum(m0 * (m1 / m0) ** (epoch / max(1, cfg.epochs - 1)))
-        train_data.phase(epoch)
-        order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_data))[:steps_per_epoch * cfg.batch_size]
-        order = order.reshape(steps_per_epoch, cfg.batch_size)
-        centres = train_data.centres(order)  # (steps, batch): the epoch's window centres on the device, once
-        train_model.train()
-        # a resumed epoch counts the windows trained before the stop (its loss figure covers the rest only)
-        resumed_from = step * cfg.batch_size
-        epoch_start, loss_sum, loss_n, seen = time.time(), 0.0, 0, resumed_from
-        loss_acc = torch.zeros((), device=device)  # summed on the device; read back every LOSS_EVERY steps
-        if progress is not None and rank == 0:
-            progress.start_epoch(epoch, cfg.epochs, steps_per_epoch, step)
-        while step < steps_per_epoch:
-            # the whole global batch on every process, each keeping its own rows
-            generator = step_generator(cfg.seed, epoch, step, device, generator)
-            x_t, y_t = train_data.batch(centres[step])
-            if cfg.virtual_cameras > 0:
-                x_t, y_t = train_data.virtual(centres[step], x_t, y_t, cfg.virtual_cameras, typical_size, generator)
-            x_t, y_t = augment_tensor(x_t, y_t, generator, cfg, errors)
-            x_t, y_t = x_t[rank::world], y_t[rank::world]
-            n = len(x_t)
-            if epoch == 0 and step < cfg.warmup_steps:  # lr / warmup_steps rising to lr at the last warm-up step
-                for group in optimizer.param_groups:
-                    group["lr"] = lr * (step + 1) / cfg.warmup_steps
-            torch.manual_seed(step_seed(cfg.seed, epoch, step, 3))  # dropout and stochastic depth: resumable too
-            loss = train_step(train_model, optimizer, x_t, y_t, forward_context)
-            step += 1
-            loss_acc += loss.detach() * n
-            loss_n += n
-            seen += n * world
-            if step % LOSS_EVERY == 0 or step == steps_per_epoch:
-                loss_sum = loss_acc.item()  # the host waits for the device here only
-                if progress is not None and rank == 0:
-                    progress.update(step, 1000 * loss_sum / loss_n, (seen - resumed_from) / (time.time() - epoch_start))
-            if calibrating:
-                if step == 3 or calib_start is None:  # the first steps warm up (allocations, kernels): not timed
-                    _sync(device)
-                    calib_start, calib_step, calib_seen = time.time(), step, seen
-                elapsed = time.time() - calib_start
-                timed, budget_s = step - calib_step, cfg.budget_minutes * 60
-                if world > 1:  # every process must plan at the same step: count steps, not seconds
-                    ready = timed >= 10 or step >= steps_per_epoch
-                else:
-                    ready = (timed >= 10 and elapsed >= 0.02 * budget_s) or (timed >= 1 and elapsed >= 0.1 * budget_s) \
-                        or step >= steps_per_epoch
-                if ready:
-                    _sync(device)
-                    elapsed = time.time() - calib_start
-                    rate = (seen - calib_seen) / elapsed if step > calib_step else seen / (time.time() - epoch_start)
-                    make_plan(rate, seen)
-                    calibrating = False
-                    order = order[:steps_per_epoch]
-                    if progress is not None and rank == 0:
-                        progress.start_epoch(epoch, cfg.epochs, steps_per_epoch, step)
-            if time.time() - last_save > cfg.checkpoint_minutes * 60:
-                save_state()
-                last_save = time.time()
-            past = time.time() > deadline - 2 * save_seconds[0]  # leave the time to save what was trained
-            if world > 1 and deadline < math.inf:  # every process stops at the same step: agree every 10th
-                past = step % 10 == 0 and _any_process(past, device)
-            if past:
-                stop = True
-                break
-        if stop:
-            save_state()
-            if cfg.budget_minutes and rank == 0:  # the budget is the run's end: its weights are the result
-                meta = {**training_meta(None), "stopped_at_budget": f"epoch {epoch + 1}, step {step}"}
-                Lifter(spec, model, mcfg, device=device).save(out / "final.pt", meta)
-            limit = f"the budget of {cfg.budget_minutes:g} min" if cfg.budget_minutes else f"{cfg.max_hours} h"
-            log(f"stopped at {limit}, epoch {epoch + 1}, step {step}: resume with the same command")
-            break
-        seconds = time.time() - epoch_start
-        val_mm = validation_error(model, val_data, out_index) if rank == 0 else float("nan")
-        record = {"epoch": epoch + 1, "lr": lr, "train_mpjpe_mm": 1000 * loss_sum / max(loss_n, 1),
-                  "val_mpjpe_mm": val_mm, "samples": seen, "seconds": seconds,
-                  "samples_per_s": (seen - resumed_from) / seconds}
-        if rank == 0 and len(probe_data):
-            # the same un-augmented training windows every epoch: eval mode, and with the training noise on
-            record["probe_eval_mode_mm"] = validation_error(model, probe_data, out_index)
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                torch.manual_seed(cfg.seed)  # the same draws every epoch, and the training's stream untouched
-                record["probe_train_mode_mm"] = validation_error(model, probe_data, out_index, stochastic=True)
-        history.append(record)
-        epoch += 1
-        step = 0
-        if rank == 0:
-            log(json.dumps(record))
-            with open(out / "log.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
-            lifter = Lifter(spec, model, mcfg, device=device)
-            lifter.save(out / "final.pt", training_meta(val_mm))
-            if val_mm < best:
-                best = val_mm
-                lifter.save(out / "best.pt", training_meta(val_mm))
-            lifter.model.train()
-        if cfg.planned is not None and epoch < cfg.epochs:
-            replan(epoch_start, seconds, seen - resumed_from)
-        save_state()
-        last_save = time.time()
-    summary = {"epochs_completed": epoch, "history": history, "best_val_mpjpe_mm": best,
-               "finished": epoch >= cfg.epochs, "rank": rank}
-    if rank == 0:
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    if world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
-    return summary
+    def finish(self) -> dict:
+        summary = {"epochs_completed": self.epoch, "history": self.history, "best_val_mpjpe_mm": self.best,
+                   "finished": self.epoch >= self.cfg.epochs, "rank": self.rank}
+        if self.rank == 0:
+            (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
+        if self.world > 1:
+            dist.barrier()
+            dist.destroy_process_group()
+        return summary
