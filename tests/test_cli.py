@@ -420,3 +420,20 @@ def test_every_train_option_reaches_the_training_config(tmp_path, monkeypatch):
     assert cfg.init_from == str(init) and cfg.model_overrides == {"dropout": 0.1}
     assert (cfg.noise, cfg.detector_errors_p, cfg.flip) == (0.01, 0.3, False)
     assert cfg.out == "runs/gastnet_81f"  # the default run folder names the lifter and window
+
+
+def test_piped_help_cuts_no_option_name_or_default():
+    """Help piped into a file (no terminal, no COLUMNS) is wide enough that nothing is cut with an ellipsis."""
+    script = (
+        "import typer\nfrom typer.testing import CliRunner\nfrom video3d.cli import app\n"
+        "group = typer.main.get_command(app)\n"
+        "for name, cmd in group.commands.items():\n"
+        "    out = CliRunner().invoke(app, [name, '--help']).stdout\n"
+        "    names = [o for p in cmd.params for o in p.opts + p.secondary_opts if o.startswith('--')]\n"
+        "    print(name, '\\u2026' in out, [o for o in names if o not in out])\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("COLUMNS", "TERMINAL_WIDTH", "LINES")}
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) >= 8, lines  # every command was looked at
+    assert all(line.endswith(" False []") for line in lines), [ln for ln in lines if not ln.endswith(" False []")]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+import typer.rich_utils
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TaskProgressColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
@@ -28,6 +29,12 @@ from .detector import DEFAULT_DETECTOR, DETECTOR_ENV
 from .errors import Video3DError
 from .signals import Terminated, check_signals, handle_signals, pending_signal
 from .smoothing import DEFAULT_SMOOTHING, SMOOTHING
+
+# Help piped into a file or a pager: rich would fall back to 80 columns and cut long values with an ellipsis. Wide
+# enough that no option name or default is cut; a terminal keeps its own width, and COLUMNS / TERMINAL_WIDTH win.
+PIPED_HELP_WIDTH = 120
+if typer.rich_utils.MAX_WIDTH is None and not os.environ.get("COLUMNS") and not sys.stdout.isatty():
+    typer.rich_utils.MAX_WIDTH = PIPED_HELP_WIDTH
 
 err_console = Console(stderr=True)
 out_console = Console()
