@@ -38,7 +38,10 @@ def test_openpose_formats_map_to_coco17(tmp_path, names):
             {"version": 1.3, "people": [openpose_person(names, shift=f, missing=("LEar",))]}))
     frames = read_openpose(tmp_path)
     assert len(frames) == 3
-    kp, conf, _ = frames[1][0]
+    det = frames[1][0]
+    kp, conf = det.keypoints, det.keypoint_confidence
+    seen = np.isfinite(kp).all(-1)
+    np.testing.assert_allclose(det.box, [*kp[seen].min(0), *kp[seen].max(0)])  # the box around the seen keypoints
     for op_name, coco_name in TO_COCO.items():
         j = COCO17.index(coco_name)
         if op_name == "LEar":
@@ -71,7 +74,7 @@ def test_coco_results_list_with_visibility(tmp_path):
     path.write_text(json.dumps(doc))
     frames, size = read_coco(path)
     assert size is None and len(frames) == 2
-    kp, conf, tid = frames[0][0]
+    kp, conf, tid = frames[0][0].keypoints, frames[0][0].keypoint_confidence, frames[0][0].track_id
     assert tid == 4 and np.isnan(kp[3]).all() and conf[3] == 0
     np.testing.assert_allclose(kp[COCO17.index("left_hip")], [11, 22])
     result = load_keypoints(path, fps=25.0, frame_size=(640, 480))

@@ -65,11 +65,25 @@ class TrackerConfig:
 
 @dataclass(frozen=True)
 class Detection:
-    track_id: int
-    box: np.ndarray  # (4,) x1, y1, x2, y2 pixels
+    """One person in one frame, from the detector or from imported keypoints (``video3d.importers``)."""
+
+    track_id: int | None  # None: not yet given one (imported keypoints before ``tracks.assign_track_ids``)
+    box: np.ndarray  # (4,) x1, y1, x2, y2 pixels (imported keypoints: the box around the seen ones)
     score: float
-    keypoints: np.ndarray  # (17, 2) COCO-17 pixels
-    keypoint_confidence: np.ndarray  # (17,)
+    keypoints: np.ndarray  # (17, 2) COCO-17 pixels, NaN where missing
+    keypoint_confidence: np.ndarray  # (17,), 0 where missing
+
+    @classmethod
+    def from_keypoints(cls, keypoints: np.ndarray, confidence: np.ndarray, track_id: int | None = None) -> "Detection":
+        """A detection of imported keypoints: its box is the one around the seen keypoints, its score their mean
+        confidence."""
+        seen = np.isfinite(keypoints).all(-1) & (confidence > 0)
+        if seen.any():
+            box = np.concatenate([keypoints[seen].min(0), keypoints[seen].max(0)]).astype(np.float32)
+            score = float(confidence[seen].mean())
+        else:
+            box, score = np.full(4, np.nan, np.float32), 0.0
+        return cls(track_id, box, score, keypoints.astype(np.float32), confidence.astype(np.float32))
 
 
 def resolve_detector(detector: str | os.PathLike | None) -> str:

@@ -18,15 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .detector import Detection
 from .errors import InputError
 from .results import PoseResult
-from .sequence import PoseSequence
+from .tracks import TrackBuilder, assign_track_ids
 
 # indices into each format giving COCO-17 order (nose, l eye, r eye, l ear, r ear, l shoulder, ...)
 BODY25_TO_COCO17 = [0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11]
 COCO18_TO_COCO17 = [0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10]
 
-Detection = tuple[np.ndarray, np.ndarray, int | None]  # (keypoints (17, 2) NaN where missing, conf (17,), track id)
 
 
 def _from_flat(flat, order: list[int] | None, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -77,7 +77,7 @@ def _openpose_frame(f: Path) -> list[Detection]:
             raise InputError(f"{f}: {n} keypoints per person; OpenPose BODY_25 (25) or COCO (18) expected")
         pid = person.get("person_id", -1)
         pid = pid[0] if isinstance(pid, list) and pid else pid
-        dets.append((kp, conf, int(pid) if isinstance(pid, int) and pid >= 0 else None))
+        dets.append(Detection.from_keypoints(kp, conf, int(pid) if isinstance(pid, int) and pid >= 0 else None))
     return dets
 
 
@@ -115,61 +115,19 @@ def _coco_frames(doc, path: Path) -> tuple[list[list[Detection]], tuple[int, int
         if a["image_id"] not in order:
             raise InputError(f"{path}: annotation for unknown image {a['image_id']}")
         tid = a.get("track_id")
-        frames[order[a["image_id"]]].append((kp, conf, int(tid) if tid is not None else None))
+        frames[order[a["image_id"]]].append(Detection.from_keypoints(kp, conf, int(tid) if tid is not None else None))
     return frames, size
 
 
-def associate(frames: list[list[Detection]], fps: float, max_distance: float = 0.5) -> list[list[Detection]]:
-    """Give every detection a track id (keeping ids the file has)."""
-    import lap
-
-    if all(d[2] is not None for dets in frames for d in dets):
-        return frames
-    max_age = max(1, int(round(fps)))
-    tracks: dict[int, tuple[np.ndarray, int]] = {}  # id -> (last keypoints, last frame)
-    next_id = 1
-    out = []
-    for t, dets in enumerate(frames):
-        alive = [i for i, (_, last) in tracks.items() if t - last <= max_age]
-        cost = np.full((len(dets), len(alive)), 1e6)
-        for a, (kp, _, _) in enumerate(dets):
-            for b, i in enumerate(alive):
-                ref = tracks[i][0]
-                d = np.linalg.norm(kp - ref, axis=-1)
-                seen = np.isfinite(d)
-                if seen.sum() >= 3:
-                    h = np.nanmax(ref[:, 1]) - np.nanmin(ref[:, 1])
-                    cost[a, b] = float(d[seen].mean() / max(h, 1.0))
-        assigned: dict[int, int] = {}
-        if len(dets) and len(alive):
-            _, x, _ = lap.lapjv(cost, extend_cost=True, cost_limit=max_distance)
-            assigned = {a: alive[b] for a, b in enumerate(x) if b >= 0}
-        labelled = []
-        for a, (kp, conf, _) in enumerate(dets):
-            tid = assigned.get(a)
-            if tid is None:
-                tid, next_id = next_id, next_id + 1
-            merged = np.where(np.isnan(kp), tracks[tid][0], kp) if tid in tracks else kp
-            tracks[tid] = (merged, t)
-            labelled.append((kp, conf, tid))
-        out.append(labelled)
-    return out
-
-
 def to_result(frames: list[list[Detection]], fps: float, frame_size: tuple[int, int], source: str) -> PoseResult:
-    ids = sorted({d[2] for dets in frames for d in dets})
-    if not ids:
+    """Imported detections as a result: track ids given where the file has none, then the same track building as
+    detected video (``tracks.TrackBuilder``), keeping every keypoint the file gives."""
+    builder = TrackBuilder(min_confidence=0.0)
+    for detections in assign_track_ids(frames, fps):
+        builder.add(detections)
+    persons = [seq for seq, _ in builder.sequences(fps, frame_size)]
+    if not persons:
         raise InputError(f"{source}: no person in any frame")
-    T = len(frames)
-    persons = []
-    for tid in ids:
-        kp = np.full((T, 17, 2), np.nan, np.float32)
-        conf = np.zeros((T, 17), np.float32)
-        for t, dets in enumerate(frames):
-            for k, c, i in dets:
-                if i == tid:
-                    kp[t], conf[t] = k, c
-        persons.append(PoseSequence(kp, conf, fps, "coco17", track_id=tid, frame_size=frame_size))
     return PoseResult(persons, fps, frame_size, source=source)
 
 
@@ -189,4 +147,4 @@ def load_keypoints(path: str | Path, fps: float | None = None, frame_size: tuple
         raise InputError(f"{path}: {kind} keypoints do not give the frame size; pass --frame-size WxH")
     if fps is None:
         raise InputError(f"{path}: {kind} keypoints do not give the frame rate; pass --fps")
-    return to_result(associate(frames, fps), fps, size, path.name)
+    return to_result(frames, fps, size, path.name)

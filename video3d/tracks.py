@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -79,6 +79,45 @@ class TrackBuilder:
                 boxes[t] = b
             out.append((PoseSequence(kp, conf, fps, "coco17", track_id=tid, frame_size=frame_size), boxes))
         return out
+
+
+def assign_track_ids(frames: list[list[Detection]], fps: float, max_distance: float = 0.5) -> list[list[Detection]]:
+    """Give every detection a track id, for keypoints imported without one (a video runs ByteTrack in the
+    detector instead): frame by frame, detections are matched to the tracks seen in the last second by the mean
+    keypoint distance in body heights (Hungarian, at most ``max_distance``). Ids the file has are kept."""
+    import lap
+
+    if all(d.track_id is not None for dets in frames for d in dets):
+        return frames
+    max_age = max(1, int(round(fps)))
+    tracks: dict[int, tuple[np.ndarray, int]] = {}  # id -> (last keypoints, last frame)
+    next_id = 1
+    out = []
+    for t, dets in enumerate(frames):
+        alive = [i for i, (_, last) in tracks.items() if t - last <= max_age]
+        cost = np.full((len(dets), len(alive)), 1e6)
+        for a, det in enumerate(dets):
+            for b, i in enumerate(alive):
+                ref = tracks[i][0]
+                d = np.linalg.norm(det.keypoints - ref, axis=-1)
+                seen = np.isfinite(d)
+                if seen.sum() >= 3:
+                    h = np.nanmax(ref[:, 1]) - np.nanmin(ref[:, 1])
+                    cost[a, b] = float(d[seen].mean() / max(h, 1.0))
+        assigned: dict[int, int] = {}
+        if len(dets) and len(alive):
+            _, x, _ = lap.lapjv(cost, extend_cost=True, cost_limit=max_distance)
+            assigned = {a: alive[b] for a, b in enumerate(x) if b >= 0}
+        labelled = []
+        for a, det in enumerate(dets):
+            tid = assigned.get(a)
+            if tid is None:
+                tid, next_id = next_id, next_id + 1
+            kp = det.keypoints
+            tracks[tid] = (np.where(np.isnan(kp), tracks[tid][0], kp) if tid in tracks else kp, t)
+            labelled.append(replace(det, track_id=tid))
+        out.append(labelled)
+    return out
 
 
 def _track_distance(a: tuple[PoseSequence, np.ndarray], b: tuple[PoseSequence, np.ndarray], fps: float,
