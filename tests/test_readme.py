@@ -3,8 +3,12 @@ options and values; files it names need not exist here)."""
 
 import copy
 import dataclasses
+import os
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,3 +85,32 @@ def test_readme_command_parses(command, whole):
 def test_a_wrong_command_is_caught(bad):
     with pytest.raises((typer.TyperException, AssertionError)):
         parse(bad)
+
+
+RUNNABLE = ("video3d reconstruct samples/", "video3d export video3d_output/", "video3d detect samples/")
+
+
+@pytest.mark.slow
+def test_the_readme_sample_commands_run_in_order(tmp_path, detector_path):
+    """The README's commands on the sample, run as a user copying them top to bottom (in a temporary folder
+    with the sample, the offline detector through $VIDEO3D_DETECTOR): each exits 0 and writes what it says."""
+    text = README.read_text()
+    lines = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.splitlines():
+            line = line.split("  #")[0].strip()
+            line = line.split("&& ", 1)[1] if line.startswith("pip install") and "&& video3d" in line else line
+            if line.startswith(RUNNABLE):
+                lines.append(line)
+    assert len(lines) >= 6, lines
+    shutil.copytree(README.parent / "samples", tmp_path / "samples")
+    env = {**os.environ, "VIDEO3D_DETECTOR": str(detector_path)}
+    bin_dir = Path(sys.executable).parent
+    for line in lines:
+        r = subprocess.run(line.replace("video3d ", f"{bin_dir / 'video3d'} "), shell=True, cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, (line, r.stderr[-2000:])
+    for name in ("mannequin_walk_poses.npz", "mannequin_walk_3d.mp4", "mannequin_walk.json", "mannequin_walk.csv",
+                 "mannequin_walk_1.bvh", "walk_zup_1.bvh"):
+        assert (tmp_path / "video3d_output" / name).stat().st_size > 0, name
+    assert (tmp_path / "walk_2d.npz").is_file()
