@@ -72,3 +72,21 @@ def test_mpjve_zero_for_constant_offset_and_known_for_drift(pose):
 def test_metrics_reject_mismatched_shapes(fn):
     with pytest.raises(ValueError):
         fn(np.zeros((2, 17, 3)), np.zeros((2, 16, 3)))
+
+
+def test_foot_sliding_a_planted_foot_does_not_move_a_sliding_one_does():
+    from video3d.metrics import foot_sliding
+
+    T, fps = 50, 25.0
+    world = np.zeros((T, 17, 3))
+    world[:, :, 2] = 0.5  # every joint in the air ...
+    world[:, 3, 2] = 0.02  # ... but the right ankle, planted at the origin
+    world[:, 6, 2] = 0.30  # the left ankle swings, never down
+    world[:, 6, 0] = np.arange(T) * 0.04
+    assert foot_sliding(world, fps) == (0.0, 0.5)  # one of two feet down in every step, not moving
+    world[:, 3, 1] = np.arange(T) * 0.01  # the planted foot slides 1 cm a frame
+    speed, share = foot_sliding(world, fps)
+    assert speed == pytest.approx(0.25) and share == 0.5  # 0.01 m x 25 fps
+    world[10:20, 3] = np.nan  # a missing foot is left out, not counted as contact
+    speed, share = foot_sliding(world, fps)
+    assert speed == pytest.approx(0.25) and share == pytest.approx(38 / (38 + 49))
