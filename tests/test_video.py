@@ -121,10 +121,13 @@ def test_writer_is_atomic_on_error_and_refuses_overwrite(tmp_path):
 
 
 def test_writer_rejects_wrong_frame_size(tmp_path):
-    with pytest.raises(ValueError):
-        with VideoWriter(tmp_path / "o.mp4", 64, 64, "25/1") as w:
+    with VideoWriter(tmp_path / "o.mp4", 64, 64, "25/1") as w:
+        w.write(np.zeros((64, 64, 3), np.uint8))  # the right size is taken
+        with pytest.raises(ValueError, match=r"expected a \(64, 64, 3\) uint8 frame, got \(32, 64, 3\)"):
             w.write(np.zeros((32, 64, 3), np.uint8))
-    assert not (tmp_path / "o.mp4").exists()
+        with pytest.raises(ValueError, match="uint8 frame, got .* float32"):
+            w.write(np.zeros((64, 64, 3), np.float32))
+    assert probe(tmp_path / "o.mp4").width == 64  # the bad frames did not spoil the file
 
 
 def test_odd_sizes_are_padded_for_h264(tmp_path):
