@@ -27,6 +27,7 @@ from typer.core import TyperCommand, TyperGroup
 from . import __version__
 from .detector import DEFAULT_DETECTOR, DETECTOR_ENV
 from .errors import Video3DError
+from .options import VIEW_AZIMUTH, VIEW_ELEVATION
 from .signals import Terminated, check_signals, handle_signals, pending_signal
 from .smoothing import DEFAULT_SMOOTHING, SMOOTHING
 
@@ -574,8 +575,8 @@ def render(
         "--output", "-o", dir_okay=False, help="Output video; default ./video3d_output/<name>_3d.mp4.")] = None,
     azimuth: Annotated[float, typer.Option("--azimuth", help=(
         "3D view: degrees around the vertical axis; -90 = from the video's camera, 0 = from its right, 90 = from "
-        "behind the people."))] = -60.0,
-    elevation: Annotated[float, typer.Option("--elevation", help="3D view: degrees above the floor.")] = 15.0,
+        "behind the people."))] = VIEW_AZIMUTH,
+    elevation: Annotated[float, typer.Option("--elevation", help="3D view: degrees above the floor.")] = VIEW_ELEVATION,
     quality: QualityOpt = Quality.balanced,
     force: ForceOpt = False,
 ) -> None:

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from .layouts import get_layout
+from .options import VIEW_AZIMUTH, VIEW_ELEVATION
 
 # BGR
 RIGHT = (60, 60, 230)
@@ -72,7 +73,7 @@ class SideBySideRenderer:
     """Draws frame pairs. Create once per video (it fixes the 3D view), then call ``render(frame, t)``."""
 
     def __init__(self, frame_size: tuple[int, int], keypoints_2d: np.ndarray, layout_2d: str,
-                 scene: Scene3D | None, azimuth: float = -60.0, elevation: float = 15.0,
+                 scene: Scene3D | None, azimuth: float = VIEW_AZIMUTH, elevation: float = VIEW_ELEVATION,
                  panel_size: int | None = None, fps: float = 25.0):
         self.width, self.height = frame_size
         self.kp2d = keypoints_2d  # (P, T, J, 2) pixels, NaN where missing
