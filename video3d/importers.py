@@ -28,7 +28,6 @@ BODY25_TO_COCO17 = [0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11]
 COCO18_TO_COCO17 = [0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10]
 
 
-
 def _from_flat(flat, order: list[int] | None, n: int) -> tuple[np.ndarray, np.ndarray]:
     a = np.asarray(flat, dtype=np.float32).reshape(-1, 3)
     if len(a) != n:

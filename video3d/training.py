@@ -417,6 +417,15 @@ class Trainer:
         self.save_seconds = 0.0  # how long the last save_state took
         self.generator = None
         self.errors, self.errors_meta = None, None
+        self._calib = None  # (time, step, windows seen) where a budget's timing of the steps began
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """An epoch's steps: the windows of the shortest phase, or the config's cap on them (which a budget sets)."""
+        per_epoch = self.shortest_phase
+        if self.cfg.samples_per_epoch is not None:
+            per_epoch = min(self.cfg.samples_per_epoch, per_epoch)
+        return per_epoch // self.cfg.batch_size
 
     # --- setup --------------------------------------------------------------------------------
     def run(self) -> dict:
@@ -485,10 +494,8 @@ class Trainer:
         self.typical_size = input_spread(train_seqs)
         self.val_data = TrainingWindows(val_seqs, self.offsets, cfg.val_subsample, self.device)
         self.probe_data = self.train_data.fixed_sample(cfg.probe_windows, cfg.seed)
-        per_epoch = self.train_data.shortest_phase()
-        if cfg.samples_per_epoch is not None:
-            per_epoch = min(cfg.samples_per_epoch, per_epoch)
-        self.steps_per_epoch = per_epoch // cfg.batch_size
+        self.shortest_phase = self.train_data.shortest_phase()  # the most windows an epoch can have
+        per_epoch = self.steps_per_epoch * cfg.batch_size
         self.log(f"{self.spec.title} {cfg.frames}f: {sum(p.numel() for p in self.model.parameters()):,} parameters; "
                  f"{len(self.train_data):,} training windows ({per_epoch:,} per epoch, {self.steps_per_epoch} steps), "
                  f"{len(self.val_data):,} validation windows; device {self.device}, world size {self.world}")
@@ -511,7 +518,6 @@ class Trainer:
         self.epoch, self.step, self.history, self.best = state["epoch"], state["step"], state["history"], state["best"]
         if self.cfg.budget_minutes and state["config"].get("planned"):
             self.cfg = apply_plan(self.cfg, state["config"]["planned"])
-            self.steps_per_epoch = min(self.cfg.samples_per_epoch, self.train_data.shortest_phase()) // self.cfg.batch_size
         self.log(f"resumed from {self.state_path}: epoch {self.epoch + 1}, step {self.step}/{self.steps_per_epoch}")
 
     def load_detector_errors(self) -> None:
@@ -638,7 +644,7 @@ class Trainer:
 
     def calibrate(self, seen: int, epoch_start: float) -> None:
         """Time the first steps of a budgeted run (after three untimed ones), then plan the schedule."""
-        if self.step == 3 or getattr(self, "_calib", None) is None:  # the first steps warm up: not timed
+        if self.step == 3 or self._calib is None:  # the first steps warm up: not timed
             _sync(self.device)
             self._calib = (time.time(), self.step, seen)
         calib_start, calib_step, calib_seen = self._calib
@@ -676,11 +682,10 @@ class Trainer:
             self.val_data, self.probe_data = self.val_data.thinned(keep), self.probe_data.thinned(keep)
             overhead = (len(self.val_data) + 2 * len(self.probe_data)) / eval_rate + 3 * save_s
         plan = plan_schedule(self.deadline - time.time() - margin, rate, overhead, done, cfg.batch_size,
-                             self.train_data.shortest_phase(), cfg.epochs, cfg.budget_final_lr)
+                             self.shortest_phase, cfg.epochs, cfg.budget_final_lr)
         plan["validation_windows"], plan["probe_windows"] = len(self.val_data), len(self.probe_data)
         plan = self._shared(plan)  # every process follows rank 0's plan
         self.cfg = apply_plan(cfg, plan)
-        self.steps_per_epoch = self.cfg.samples_per_epoch // cfg.batch_size
         self.train_model.train()
         self.log(f"budget {cfg.budget_minutes:g} min: {rate:.0f} samples/s measured; {overhead:.1f} s per epoch for "
                  f"validation ({len(self.val_data):,} + {len(self.probe_data):,} windows) and checkpoints -> "
@@ -697,12 +702,11 @@ class Trainer:
         rate = seen / max(train_s, 1e-6)
         per_epoch = int(rate * max(0.0, self.deadline - time.time() - margin - left * overhead) / left)
         per_epoch = per_epoch // cfg.batch_size * cfg.batch_size
-        most = self.train_data.shortest_phase() // cfg.batch_size * cfg.batch_size
+        most = self.shortest_phase // cfg.batch_size * cfg.batch_size
         per_epoch = self._shared(max(cfg.batch_size, min(per_epoch, most)))
         plan = {**cfg.planned, "samples_per_epoch": per_epoch, "rate_samples_per_s": round(rate, 1),
                 "epoch_overhead_s": round(overhead, 2)}
         self.cfg = dataclasses.replace(cfg, samples_per_epoch=per_epoch, planned=plan)
-        self.steps_per_epoch = per_epoch // cfg.batch_size
 
     def _shared(self, value):
         """Rank 0's ``value`` on every process."""
