@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
-from video3d.repair import GROUPS, fix_left_right, swap_pairs
+from video3d.layouts import COCO17
+from video3d.repair import GROUPS, facing_order, fix_left_right, swap_pairs
 
 from .conftest import SAMPLE_GT
 
+COCO_MIRROR = list(COCO17.flip_index)
 KINDS = {"body": (True, True, True), "legs": (False, True, False), "arms": (False, False, True)}
 
 
@@ -39,13 +41,15 @@ def side_walk(T=120, fps=25.0, cycle=1.1, swing=25.0, torso=100.0, noise=0.0, se
 
 
 def front_walk(T=120, fps=25.0, noise=1.0, seed=1):
-    """COCO-17 person facing the camera, walking on the spot, arms swinging, drifting sideways."""
+    """COCO-17 person facing the camera (so their left side on the image's right), walking on the spot, arms
+    swinging, drifting sideways."""
     rng = np.random.default_rng(seed)
     t = np.arange(T) / fps
     s = np.sin(2 * np.pi * t / 1.1)
     base = np.array([[0, -150], [-8, -160], [8, -160], [-18, -155], [18, -155], [-40, -100], [40, -100],
                      [-48, -50], [48, -50], [-50, 0], [50, 0], [-25, 0], [25, 0], [-27, 90], [27, 90],
                      [-28, 180], [28, 180]], float)
+    base[:, 0] *= -1  # facing the camera: the left joints at +x
     kp = np.repeat(base[None], T, 0)
     kp[:, [13, 15], 1] -= 15 * np.clip(s, 0, None)[:, None] * np.array([1, 2])  # left knee and ankle lift
     kp[:, [14, 16], 1] -= 15 * np.clip(-s, 0, None)[:, None] * np.array([1, 2])
@@ -55,6 +59,14 @@ def front_walk(T=120, fps=25.0, noise=1.0, seed=1):
     kp[..., 1] += 240
     kp += rng.normal(0, noise, kp.shape)
     return kp.astype(np.float32), np.full((T, 17), 0.9, np.float32)
+
+
+def faceless(kp, conf, frames=slice(None)):
+    """The detector does not see the face (nose, eyes) in ``frames``: from behind, or as YOLO sometimes has a
+    person who faces the camera."""
+    kp, conf = kp.copy(), conf.copy()
+    kp[frames, :3], conf[frames, :3] = np.nan, 0.0
+    return kp, conf
 
 
 def mannequin():
@@ -139,6 +151,8 @@ def test_a_short_flip_is_restored_exactly(track, kind, start, length):
 def test_labels_swapped_in_every_frame_are_left_as_the_detector_gave_them(track):
     make, layout = TRACKS[track]
     kp, conf = make()
+    if layout == "coco17":
+        kp, conf = faceless(kp, conf)  # with the face seen, the labels must face the camera (below)
     bad, bad_conf = flip(kp, conf, layout, slice(None), "body")
     out, out_conf, swapped = fix_left_right(bad, bad_conf, layout)
     np.testing.assert_array_equal(out, bad)
@@ -146,11 +160,15 @@ def test_labels_swapped_in_every_frame_are_left_as_the_detector_gave_them(track)
 
 
 def test_a_long_consistent_stretch_is_kept():
-    """Only short flips are undone: half a walk labelled the other way is the detector's call."""
-    kp, conf = front_walk(T=400)
-    for kind in KINDS:
-        bad, bad_conf = flip(kp, conf, "coco17", slice(150, 250), kind)  # 4 s at 25 fps
+    """Only short flips are undone: half a walk labelled the other way is the detector's call (when the face
+    does not tell which way the person faces; without it, a whole-body relabelling costs a quarter as much,
+    FACELESS, so the stretch kept is longer)."""
+    kp, conf = faceless(*front_walk(T=800))
+    for kind, length in (("legs", 100), ("arms", 100), ("body", 300)):  # 4 s and 12 s at 25 fps
+        bad, bad_conf = flip(kp, conf, "coco17", slice(200, 200 + length), kind)
         assert not fix_left_right(bad, bad_conf, "coco17")[2].any(), kind
+    bad, bad_conf = flip(kp, conf, "coco17", slice(200, 300), "body")  # 4 s of the body alone is undone
+    assert fix_left_right(bad, bad_conf, "coco17")[2][200:300, 0].all()
 
 
 @pytest.mark.parametrize("fps,cycle,swing", [
@@ -167,6 +185,46 @@ def test_legs_crossing_in_a_side_walk_are_not_swapped(fps, cycle, swing, noise, 
     out, _, swapped = fix_left_right(kp, conf, "coco17")
     assert not swapped.any()
     np.testing.assert_array_equal(out, kp)
+
+
+def test_a_stretch_without_the_face_is_relabelled_to_agree_with_the_face():
+    """YOLO on a rendered clip (S11 Discussion, seen from the front): no face and the whole body labelled as seen
+    from behind for 44 frames, then the face and the body relabelled in one frame. The face tells which is right,
+    even where the stretch without it is the longer one."""
+    kp, conf = front_walk(T=100)
+    bad, bad_conf = faceless(*flip(kp, conf, "coco17", slice(0, 60), "body"), slice(0, 60))
+    out, _, swapped = fix_left_right(bad, bad_conf, "coco17")
+    np.testing.assert_array_equal(out[:, 3:], kp[:, 3:])
+    assert swapped[:60, 0].all() and not swapped[60:].any()
+    # the face unseen everywhere: nothing tells which labelling is right, and the longer one is kept
+    bad, bad_conf = faceless(bad, bad_conf)
+    swapped = fix_left_right(bad, bad_conf, "coco17")[2]
+    assert not swapped[:60].any() and swapped[60:, 0].all()
+
+
+@pytest.mark.parametrize("eyes,relabelled", [((0.9, 0.9), True), ((0.6, 0.5), True), ((0.9, 0.0), False)])
+def test_a_face_seen_with_the_body_labelled_from_behind(eyes, relabelled):
+    """A face seen (nose and both eyes) means the person faces the camera, their left on the image's right; the
+    nose and one eye are also seen from three-quarters behind, which tells nothing."""
+    kp, conf = front_walk(T=100)
+    conf[:, 1:3] = eyes
+    bad, bad_conf = flip(kp, conf, "coco17", slice(None), "body")
+    out, _, swapped = fix_left_right(bad, bad_conf, "coco17")
+    assert swapped[:, 0].all() == relabelled and swapped[:, 0].any() == relabelled
+    np.testing.assert_array_equal(out, kp if relabelled else bad)
+    # and the face leaves a track labelled as facing the camera alone
+    assert not fix_left_right(kp, conf, "coco17")[2].any()
+
+
+def test_facing_order_signs():
+    kp, _ = front_walk(T=3, noise=0.0)
+    order = facing_order(kp, "coco17", size=100.0)
+    np.testing.assert_allclose(order, 0.8 * 0.5 + 0.5 * 0.5, atol=1e-6)  # shoulders 80 px apart, hips 50
+    np.testing.assert_allclose(facing_order(kp[:, COCO_MIRROR], "coco17", 100.0), -order, atol=1e-6)
+    kp[:, 5:7] = np.nan
+    np.testing.assert_allclose(facing_order(kp, "coco17", 100.0), 0.5, atol=1e-6)  # the hips alone
+    kp[:, 11:13] = np.nan
+    np.testing.assert_array_equal(facing_order(kp, "coco17", 100.0), 0.0)
 
 
 def test_missing_joints_and_empty_frames():
@@ -198,7 +256,7 @@ def test_tracks_too_short_or_empty(frames):
 
 def test_a_long_gap_starts_the_chain_afresh():
     """After a gap longer than max_gap the person may have turned: the labels there are the detector's."""
-    kp, conf = front_walk(T=120)
+    kp, conf = faceless(*front_walk(T=120))
     kp[60:80], conf[60:80] = np.nan, 0.0
     bad, bad_conf = flip(kp, conf, "coco17", slice(80, None), "body")  # labelled the other way after the gap
     assert not fix_left_right(bad, bad_conf, "coco17", max_gap=12)[2].any()

@@ -22,11 +22,23 @@ confidence, a missing joint counting nothing:
   It tells limbs that cross (legs walking or running seen from the side, where the previous frame alone makes
   both labellings cost nearly the same, or favours a "bounce") from limbs whose labels jumped;
 - ``disagree``: per frame, for each joint whose label is exchanged, a penalty for overriding the detector. So a
-  labelling the detector keeps is kept (a track labelled the other way in every frame is left alone), and a
-  stretch is relabelled only while its jumps in and out cost more than ``disagree`` x its length: flips of a few
-  to a few tens of frames, depending on how far apart the two sides are (on Human3.6M at 25 fps: 97% of the
-  flips of 1-8 frames undone, 78% of 17-32, 35% of 33-64, 3% of 65-128);
-- ``switch``: per group whose state changes between two frames, so one ambiguous frame changes nothing.
+  labelling the detector keeps is kept (a track labelled the other way in every frame is left alone, unless the
+  face says otherwise, below), and a stretch is relabelled only while its jumps in and out cost more than
+  ``disagree`` x its length: flips of a few to a few tens of frames, depending on how far apart the two sides
+  are (on Human3.6M at 25 fps: 97% of the flips of 1-8 frames undone, 78% of 17-32, 35% of 33-64, 3% of 65-128);
+- ``switch``: per group whose state changes between two frames, so one ambiguous frame changes nothing;
+- the face (COCO-17's nose and eyes; the face is seen as much as the least seen of the three): a detector sees the face only of a
+  person turned towards the camera, whose left shoulder and hip are then on the image's right. A labelling that
+  puts them on the left while the face is seen costs ``FACING`` x the face's confidence x how far apart the
+  sides are (full at ``ORDER_SCALE`` torso lengths); the knees and ankles, the elbows and wrists likewise at
+  ``LIMB_FACING`` of it, and only as far as the body faces the camera (limbs cross when seen from the side:
+  nothing below ``PROFILE``). Without the face, the detector's left and right are a guess: YOLO labelled a
+  rendered mannequin seen from the front as seen from behind for 44 frames, then saw the face and relabelled
+  the whole body in one frame. There the ``disagree`` of a whole-body relabelling is scaled down towards
+  ``FACELESS`` (by the face's confidence), so such a stretch is relabelled to agree with the frames that show
+  the face. On the rendered clips of ``benchmarks/wild.py`` (the constants chosen on S8's) this took the
+  default lifter's MPJPE / P-MPJPE with YOLO's 2D from 157.4 / 77.0 to 140.9 / 76.4 mm on S8, and from
+  135.9 / 81.8 to 112.1 / 77.2 mm on S9/S11.
 
 Frames without the person are skipped; across a gap of more than ``max_gap`` frames the chain starts afresh.
 Pure numpy, about 50,000 frames/s on one core. ``benchmarks/swap_repair.py`` measures it on Human3.6M with
@@ -52,6 +64,17 @@ MARGIN = 2.0  # the constant-velocity term ignores this many times the track's m
 CAP = 1.0  # the most one joint's distance counts
 SMOOTH_CAP = 0.3  # ... and its constant-velocity error (enough to tell a crossing; a jump already costs above)
 MAX_GAP = 12  # frames without the person across which the labelling is carried
+# The face (layouts with a nose and eyes), chosen on the rendered clips of S8 (benchmarks/wild.py --subjects S8
+# --seed 2 --clips-dir benchmarks/.wild_cache_s8; FACING 0.5 / 1 / 2 gave MPJPE 154.8 / 140.9 / 155.9 mm):
+# see the module's docstring.
+FACING = 1.0  # per frame: a face seen (x its confidence) with the shoulders and hips labelled as from behind
+ORDER_SCALE = 0.35  # torso lengths of left-right separation at which that cost is full
+FACELESS = 0.25  # the share of ``disagree`` left for a whole-body relabelling in a frame without the face
+PROFILE = 0.15  # torso lengths of the body's left-right separation below which the limbs' sides count nothing
+LIMB_FACING = 0.5  # the weight of the legs' and the arms' sides in the face's cost, the body's being 1
+FACE = ("nose", "left_eye", "right_eye")
+# per group of GROUPS: the joints whose sides the face checks, and the weight (limbs cross: they count less)
+FACING_PARTS = ((("shoulder", "hip"), 1.0), (("knee", "ankle"), LIMB_FACING), (("elbow", "wrist"), LIMB_FACING))  # the face is seen as much as the least of these
 
 # states: bit 0 body, bit 1 legs relative to the body, bit 2 arms relative to the body; state 0 = as detected
 _RELATIVE = np.array([[(s >> g) & 1 for g in range(3)] for s in range(8)], bool)  # (8, 3)
@@ -159,9 +182,25 @@ def _smoothness(kp: np.ndarray, conf: np.ndarray, seen: np.ndarray, w_: np.ndarr
     return out
 
 
+def facing_order(keypoints: np.ndarray, layout: str | Layout, size: float,
+                 parts: tuple[str, ...] = ("shoulder", "hip")) -> np.ndarray:
+    """(T,) how far the person's left ``parts`` (shoulder and hip) lie to the image's right of their right ones
+    (the mean of the pairs seen), in torso lengths ``size``: positive for a person facing the camera, negative
+    from behind, near 0 in profile; 0 where no pair is seen."""
+    layout = get_layout(layout) if isinstance(layout, str) else layout
+    pairs = [(layout.joints.index(f"left_{p}"), layout.joints.index(f"right_{p}")) for p in parts
+             if f"left_{p}" in layout.joints and f"right_{p}" in layout.joints]
+    if not pairs:
+        return np.zeros(len(keypoints))
+    dx = np.stack([keypoints[:, left, 0] - keypoints[:, right, 0] for left, right in pairs], 1) / size
+    seen = np.isfinite(dx)
+    return np.where(seen, dx, 0.0).sum(1) / np.maximum(seen.sum(1), 1)
+
+
 def fix_left_right(keypoints: np.ndarray, confidence: np.ndarray, layout: str | Layout = "coco17", *,
                    disagree: float = DISAGREE, switch: float = SWITCH, smooth: float = SMOOTH, cap: float = CAP,
-                   max_gap: int = MAX_GAP) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   max_gap: int = MAX_GAP, facing: float = FACING,
+                   faceless: float = FACELESS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exchange left and right labels where that makes a track's labelling consistent over time.
 
     ``keypoints`` (T, J, 2) pixels with NaN for a missing joint, ``confidence`` (T, J) (0 where missing),
@@ -170,7 +209,8 @@ def fix_left_right(keypoints: np.ndarray, confidence: np.ndarray, layout: str | 
     ``swapped`` (T, 3) bool: per frame, whether the labels of ``GROUPS`` (body, legs, arms) were exchanged in
     the output (only where that group has a seen joint); ``swapped.any(1).sum()`` is the number of frames
     changed. The weights are in torso lengths (see the module's docstring); ``smooth`` 0 leaves out the
-    constant-velocity term (first order only)."""
+    constant-velocity term (first order only); ``facing`` 0 and ``faceless`` 1 leave out the face (which only
+    layouts with a ``nose`` joint have)."""
     kp = np.asarray(keypoints)
     conf = np.asarray(confidence)
     if kp.ndim != 3 or kp.shape[-1] != 2 or conf.shape != kp.shape[:2]:
@@ -202,6 +242,19 @@ def fix_left_right(keypoints: np.ndarray, confidence: np.ndarray, layout: str | 
     # overriding the detector: per frame, the confidence of the seen joints whose labels are exchanged
     weight = np.stack([conf_w[frames][:, np.asarray(pairs[g], np.int64).reshape(-1)].sum(1) for g in GROUPS], 1)
     unary = disagree * (weight @ _ABSOLUTE.T.astype(float))  # (n, 8)
+    if all(j in layout.joints for j in FACE):
+        face = conf_w[frames][:, [layout.joints.index(j) for j in FACE]].min(1)  # (n,) the face's lowest
+        body = _ABSOLUTE[:, 0]  # (8,) the body's labels exchanged
+        unary[:, body] *= (faceless + (1.0 - faceless) * face)[:, None]
+        located = np.where(seen[..., None], kp, np.nan)
+        frontal = None
+        for g, (parts, weight) in enumerate(FACING_PARTS):  # each group's sides, as labelled in each state
+            order = facing_order(located, layout, size, parts)[frames]  # (n,)
+            labelled = np.where(_ABSOLUTE[None, :, g], -order[:, None], order[:, None])  # (n, 8)
+            cost = weight * facing * face * (1.0 if frontal is None else frontal)  # (n,)
+            unary += cost[:, None] * np.clip(-labelled / ORDER_SCALE, 0.0, 1.0)
+            # the limbs count only as much as the body faces the camera: seen from the side, they cross
+            frontal = np.clip((np.abs(order) - PROFILE) / ORDER_SCALE, 0.0, 1.0) if frontal is None else frontal
 
     if smooth > 0 and n >= 3:
         w_, u, v = frames[:-2], frames[1:-1], frames[2:]
