@@ -122,7 +122,7 @@ def test_lift_exports_every_format(lifted):
     assert d["keypoints_3d_world"].shape == (1, 165, 17, 3) and str(d["rebase"]) == "ground"
     rows = list(csv.reader((lifted / "walk_3d.csv").open()))
     assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == 1 + 165 * 17
-    assert rows[1][4] == "pelvis" and rows[1][6:9] == ["0.00000"] * 3
+    assert rows[1][4] == "pelvis" and rows[1][5:7] == ["1", "1"] and rows[1][7:10] == ["0.00000"] * 3
     doc = json.loads((lifted / "walk_3d.json").read_text())
     assert doc["units"] == "metres" and doc["joints"] == list(H36M17.joints) and doc["fps"] == 25.0
     person = doc["persons"][0]

@@ -3,7 +3,7 @@ import pytest
 
 from video3d.detector import Detection
 from video3d.layouts import H36M17
-from video3d.tracks import TrackBuilder, fill_missing, segments, select_persons
+from video3d.tracks import TrackBuilder, fill_missing, guess_unseen, segments, select_persons, unseen_joints
 
 
 def det(tid, x=100.0, h=200.0, conf=0.9):
@@ -118,3 +118,38 @@ def test_stitch_keeps_different_people_apart(second):
 
     out = stitch_tracks([walker(1, 60, range(0, 20)), second], fps=30.0)
     assert len(out) == 2
+
+
+# --- joints not seen for long: a person cut by the frame's edge (issue 28, item 4) -----------------------------
+@pytest.mark.parametrize("missing,max_gap,expected", [
+    ("..XX....", 2, "........"),  # a short gap: interpolated, seen
+    ("..XXX...", 2, "..XXX..."),  # longer than max_gap: not seen
+    ("XXX.....", 2, "XXX....."),  # at the start
+    (".....XX", 2, "......."),  # a short run at the end is held
+    ("XXXXXXX", 12, "XXXXXXX"),  # never seen
+    ("..X....", 0, "..X...."),  # max_gap 0: every missing frame
+])
+def test_unseen_joints_table(missing, max_gap, expected):
+    m = np.array([c == "X" for c in missing])[:, None]
+    out = unseen_joints(np.repeat(m, 2, 1), max_gap)
+    assert "".join("X" if v else "." for v in out[:, 0]) == expected and (out[:, 0] == out[:, 1]).all()
+
+
+def test_guess_unseen_hangs_the_lost_legs_below_the_hips():
+    kp = np.full((4, 17, 2), np.nan, np.float32)
+    kp[:, 0] = [100, 200]  # pelvis
+    kp[:, 8] = [100, 100]  # thorax: the torso 100 px up the image
+    kp[:, 1], kp[:, 4] = [90, 200], [110, 200]  # hips
+    kp[:, 11], kp[:, 14] = [120, 100], [80, 100]  # shoulders
+    kp[2:, 8] = [200, 200]  # a torso lying on its side: the limbs hang along it
+    kp[3, 8] = np.nan
+    unseen = np.zeros((4, 17), bool)
+    unseen[:, [2, 3, 5, 6, 12, 13]] = True
+    out = guess_unseen(kp, unseen)
+    np.testing.assert_allclose(out[0, 2], [90, 200 + 92], atol=1e-3)  # knee: a thigh of 0.92 torsos straight down
+    np.testing.assert_allclose(out[0, 3], [90, 200 + 92 + 91], atol=1e-3)
+    np.testing.assert_allclose(out[0, 13], [120, 100 + 57 + 51], atol=1e-3)  # the arm hangs from the shoulder
+    assert np.isnan(out[0, [15, 16, 9, 10]]).all()  # not unseen: left for fill_missing
+    np.testing.assert_allclose(out[2, 2], [90 - 92, 200], atol=1e-3)
+    np.testing.assert_allclose(out[3, 2], out[0, 2], atol=1e-3)  # no torso in this frame: the track's median
+    np.testing.assert_array_equal(out[:, [0, 1, 4, 8, 11, 14]], kp[:, [0, 1, 4, 8, 11, 14]])  # the seen unchanged

@@ -24,6 +24,7 @@ from .io import AtomicPath, check_output
 from .layouts import H36M17
 from .results import PoseResult
 from .skeleton import NODES, FittedSkeleton, fit, node_offsets
+from .world import H36M_BONES
 
 FORMATS = ("npz", "json", "csv", "bvh")
 UP_AXES = ("y", "z")
@@ -85,12 +86,30 @@ def bvh_text(skel: FittedSkeleton, fps: float, up: str = "y") -> str:
     return "\n".join(lines) + "\n"
 
 
+def hang_unseen(poses: np.ndarray) -> np.ndarray:
+    """World poses (T, 17, 3) with the joints not seen (NaN in a frame whose pelvis is there) hung from their
+    parent: the limbs straight down, the head straight up, at Human3.6M's bone lengths. A BVH animates every
+    joint; this is what it shows for a joint the outputs leave out (``PoseResult.joints_seen``)."""
+    x = np.array(poses, dtype=np.float64, copy=True)
+    rows = np.isfinite(x[:, 0]).all(-1)
+    for j, parent in enumerate(H36M17.parents):  # parents come before their children
+        if parent < 0:
+            continue
+        lost = rows & ~np.isfinite(x[:, j]).all(-1)
+        sign = 1.0 if j in (9, 10) else -1.0
+        x[lost, j] = x[lost, parent] + np.array([0.0, 0.0, sign * H36M_BONES[j]])
+    return x
+
+
 def fit_people(result: PoseResult) -> list[FittedSkeleton | None]:
-    """The rigid skeleton of each placed person (None for a person with no valid pose)."""
+    """The rigid skeleton of each placed person (None for a person with no valid pose), on the joints seen
+    (the others hung from their parents: ``hang_unseen``), so a BVH is the same from a fresh result and from its
+    npz."""
     if result.world is None:
         raise ValueError("place the poses in the world frame first (pipeline.place)")
     out = []
-    for poses in result.world.poses:
+    for poses in result.seen_only(result.world.poses):
+        poses = hang_unseen(poses)
         out.append(fit(poses) if np.isfinite(poses).all(axis=(-1, -2)).any() else None)
     return out
 
@@ -130,41 +149,50 @@ def _meta(result: PoseResult) -> dict:
     }
 
 
+def _joints(pose: np.ndarray, seen: np.ndarray) -> list:
+    """One frame's joints (17, 3) as lists, None for a joint not seen."""
+    return [np.round(j, 5).tolist() if s else None for j, s in zip(pose, seen)]
+
+
 def json_text(result: PoseResult) -> str:
+    """Per person and frame: the 17 joints (None for a joint not seen, ``PoseResult.joints_seen``), or None for a
+    frame without 3D."""
     world = result.world.poses
     cam = result.keypoints_3d()
-    valid = result.valid()
+    valid, seen = result.valid(), result.joints_seen()
     doc = {**_meta(result), "persons": []}
     for p, person in enumerate(result.persons_2d):
         doc["persons"].append({
             "track_id": int(person.track_id),
             "valid": valid[p].tolist(),
-            "keypoints_3d_camera": [None if not v else np.round(c, 5).tolist() for c, v in zip(cam[p], valid[p])],
-            "keypoints_3d_world": [None if not v else np.round(w, 5).tolist() for w, v in zip(world[p], valid[p])],
+            "keypoints_3d_camera": [_joints(c, s) if v else None for c, s, v in zip(cam[p], seen[p], valid[p])],
+            "keypoints_3d_world": [_joints(w, s) if v else None for w, s, v in zip(world[p], seen[p], valid[p])],
         })
     return json.dumps(doc)
 
 
-CSV_COLUMNS = ("frame", "time_s", "track_id", "joint_index", "joint", "valid", "camera_x_m", "camera_y_m",
+CSV_COLUMNS = ("frame", "time_s", "track_id", "joint_index", "joint", "valid", "seen", "camera_x_m", "camera_y_m",
                "camera_z_m", "world_x_m", "world_y_m", "world_z_m")
 
 
 def csv_text(result: PoseResult) -> str:
-    """One row per frame, person and joint (columns: CSV_COLUMNS; empty coordinates where invalid). time_s is
-    the frame's own time: its timestamp for a variable-frame-rate video, else frame / fps."""
+    """One row per frame, person and joint (columns: CSV_COLUMNS; empty coordinates where invalid or the joint not
+    seen, ``PoseResult.joints_seen``). time_s is the frame's own time: its timestamp for a variable-frame-rate
+    video, else frame / fps."""
     times = result.frame_times()
     world = result.world.poses
     cam = result.keypoints_3d()
-    valid = result.valid()
+    valid, seen = result.valid(), result.joints_seen()
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for t in range(result.num_frames):
         for p, person in enumerate(result.persons_2d):
             for j, name in enumerate(H36M17.joints):
+                shown = valid[p, t] and seen[p, t, j]
                 coords = ([f"{v:.5f}" for v in cam[p, t, j]] + [f"{v:.5f}" for v in world[p, t, j]]) \
-                    if valid[p, t] else [""] * 6
-                w.writerow([t, f"{times[t]:.5f}", person.track_id, j, name, int(valid[p, t]), *coords])
+                    if shown else [""] * 6
+                w.writerow([t, f"{times[t]:.5f}", person.track_id, j, name, int(valid[p, t]), int(shown), *coords])
     return buf.getvalue()
 
 

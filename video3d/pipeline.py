@@ -29,7 +29,7 @@ from .repair import fix_left_right
 from .results import PoseResult
 from .sequence import PoseSequence
 from .smoothing import DEFAULT_SMOOTHING, SMOOTHING
-from .tracks import TrackBuilder, lifter_input, segments, select_persons, stitch_tracks
+from .tracks import TrackBuilder, lifter_input, segments, select_persons, stitch_tracks, unseen_joints
 from .video import (DecodeReport, VideoInfo, VideoWriter, frame_timestamps, is_constant_rate, probe,
                     read_frames)
 from .world import estimate_roots, to_world
@@ -114,13 +114,15 @@ class LifterInput:
     present: np.ndarray  # (T,) bool: frames with at least MIN_JOINTS_PRESENT joints
     scale: float  # the rescale factor (1: as detected)
     swaps: int  # frames whose left/right labels were exchanged (``video3d.repair``)
+    joints_seen: np.ndarray  # (T, 17) bool: joints seen, or missing for at most max_gap frames (interpolated)
 
 
 def lifter_inputs(person: PoseSequence, frame_size: tuple[int, int], fps: float, input_spread: float | None,
                   max_gap: int, smooth_2d=None, fix_swaps: bool = True) -> LifterInput:
     """Prepare one person's 2D for a lifter: left/right swaps repaired (``fix_swaps``), COCO -> H36M, the frames
-    seen well enough split into segments (gaps of up to ``max_gap`` frames bridged), missing joints filled, the 2D
-    filter ``smooth_2d`` applied, normalised by the frame width, and scaled about the pelvis to ``input_spread``
+    seen well enough split into segments (gaps of up to ``max_gap`` frames bridged), missing joints filled
+    (interpolated over up to ``max_gap`` frames; joints unseen for longer guessed from the torso, ``joints_seen``
+    False: ``tracks.guess_unseen``), the 2D filter ``smooth_2d`` applied, normalised by the frame width, and scaled about the pelvis to ``input_spread``
     (None: not scaled). ``lift`` lifts exactly this; scripts/detector_errors.py records it."""
     swaps = 0
     if fix_swaps:
@@ -132,13 +134,16 @@ def lifter_inputs(person: PoseSequence, frame_size: tuple[int, int], fps: float,
     seen = seq.with_(keypoints=np.where(present[:, None, None], seq.keypoints, np.nan),
                      confidence=np.where(present[:, None], seq.confidence, 0.0))
     inputs = {}
+    joints_seen = np.zeros(seq.missing.shape, bool)
     for s, e in segments(present, max_gap):
-        x = lifter_input(seen, s, e)  # (e - s, 17, 2) pixels, filled
+        joints_seen[s:e] = ~unseen_joints(seen.missing[s:e], max_gap)
+        x = lifter_input(seen, s, e, max_gap)  # (e - s, 17, 2) pixels, filled, the long-unseen joints guessed
         if smooth_2d is not None:
             x = _smooth_2d(x, smooth_2d, fps)
         inputs[s, e] = normalize_screen_coordinates(x, *frame_size)
     scale = fit_scale(np.concatenate(list(inputs.values())), input_spread) if input_spread and inputs else 1.0
-    return LifterInput({k: rescale_about_root(x, scale) for k, x in inputs.items()}, present, scale, swaps)
+    return LifterInput({k: rescale_about_root(x, scale) for k, x in inputs.items()}, present, scale, swaps,
+                       joints_seen)
 
 
 def lift(result: PoseResult, lifter: str | Lifter = "gastnet", weights: str | os.PathLike | None = None,
@@ -182,7 +187,9 @@ def lift(result: PoseResult, lifter: str | Lifter = "gastnet", weights: str | os
                                             f"2D input: its weights{where} are damaged")
                 out[s:e] = filt_3d(y, result.fps) if filt_3d is not None else y
             valid = np.isfinite(out[..., 0]).all(-1)
-            persons_3d.append(PoseSequence(out, valid[:, None].repeat(17, 1).astype(np.float32), result.fps,
+            # confidence 1: estimated from what was seen; 0: a joint the lifter had to guess (never NaN here, as
+            # placing the person needs a whole skeleton; the outputs write such joints as missing)
+            persons_3d.append(PoseSequence(out, (valid[:, None] & inp.joints_seen).astype(np.float32), result.fps,
                                            "h36m17", track_id=person.track_id))
             prepared.append(inp)
             bar.advance(person.num_frames)
@@ -250,7 +257,7 @@ def render(video: str | os.PathLike | VideoInfo, result: PoseResult, output: str
     T = result.num_frames
     check_frame_count(info, T, "the keypoints")
     timestamps = variable_timestamps(info, T)
-    scene = Scene3D(result.world.poses, list(result.track_ids)) if result.persons_3d else None
+    scene = Scene3D(result.seen_only(result.world.poses), list(result.track_ids)) if result.persons_3d else None
     kp2d = result.keypoints_2d()[..., :2] if result.num_persons else np.zeros((0, result.num_frames, 17, 2))
     renderer = SideBySideRenderer(info.frame_size, kp2d, result.layout_2d, scene, azimuth, elevation, fps=info.fps)
     ow, oh = renderer.output_size

@@ -56,7 +56,8 @@ def _colour(layout, edge, person: int = 0) -> tuple[int, int, int]:
 @dataclass
 class Scene3D:
     """Poses in the world frame (z up, metres, floor at z = 0 unless rebased otherwise): (P, T, 17, 3),
-    NaN where invalid. Build it with ``video3d.world.to_world``."""
+    NaN where invalid, and for a joint not seen (a person cut by the frame's edge: the upper body alone is
+    drawn). Build it with ``video3d.world.to_world``."""
 
     poses: np.ndarray
     track_ids: list[int]
@@ -99,8 +100,7 @@ class SideBySideRenderer:
         poses = self.scene.poses if self.scene is not None else np.full((1, 1, 17, 3), np.nan)
         T = poses.shape[1]
         self.floor_z = self.scene.floor if self.scene is not None else 0.0
-        valid = np.isfinite(poses).all(axis=(-1, -2))  # (P, T)
-        roots = np.where(valid[..., None], poses[:, :, 0], np.nan)  # (P, T, 3)
+        roots = poses[:, :, 0]  # (P, T, 3): NaN where the person has no 3D
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             centre = np.nanmean(roots, axis=0)  # (T, 3): the group's centre per frame
@@ -114,7 +114,9 @@ class SideBySideRenderer:
                 warnings.simplefilter("ignore", RuntimeWarning)
                 reach = np.nanmax(spread, axis=(0, 2))  # (T,) how far the group reaches from its centre
             reach = np.interp(idx, idx[seen], reach[seen])
-            reach = _moving_average(reach[:, None], max(1, int(self.fps)))[:, 0]  # a smooth zoom
+            # a smooth zoom that never shows less than the frame needs: the running maximum over the averaging
+            # window, then averaged (a plain average cut off a person walking out at the side of the view)
+            reach = _moving_average(_moving_max(reach, max(1, int(self.fps)))[:, None], max(1, int(self.fps)))[:, 0]
             height = float(np.clip(np.nanmax(poses[..., 2]) - self.floor_z, 1.0, 2.5))
         else:
             centre, reach, height = np.zeros((T, 3)), np.full(T, 0.5), 1.8
@@ -166,18 +168,21 @@ class SideBySideRenderer:
             return img
         items = []  # (depth, kind, data) drawn far to near
         for p, pose in enumerate(self.scene.poses[:, t]):
-            if not np.isfinite(pose).all():
+            seen = np.isfinite(pose).all(-1)  # (17,): joints not seen are NaN (left out)
+            if not seen[0]:
                 continue
-            uv, z = self.project(pose, t)
-            for edge in self.layout3d.edges:
+            uv, z = self.project(np.nan_to_num(pose), t)
+            edges = [edge for edge in self.layout3d.edges if seen[edge[0]] and seen[edge[1]]]
+            for edge in edges:
                 a, b = edge
                 items.append(((z[a] + z[b]) / 2, "bone", (uv[a], uv[b], _colour(self.layout3d, edge, p))))
-            shadow = pose.copy()
+            shadow = np.nan_to_num(pose)
             shadow[:, 2] = self.floor_z
             suv, _ = self.project(shadow, t)
-            for a, b in self.layout3d.edges:
+            for a, b in edges:
                 items.append((1e9, "shadow", (suv[a], suv[b])))
-            items.append((z[10] - 1e-3, "label", (uv[10], self.scene.track_ids[p], p)))
+            top = 10 if seen[10] else int(np.nonzero(seen)[0][np.argmax(pose[seen, 2])])  # the head, else the highest
+            items.append((z[top] - 1e-3, "label", (uv[top], self.scene.track_ids[p], p)))
         items.sort(key=lambda it: -it[0])
         th = max(2, round(self.panel / 180))
         for _, kind, data in items:
@@ -279,6 +284,15 @@ def _moving_average(x: np.ndarray, window: int) -> np.ndarray:
     padded = np.concatenate([np.repeat(x[:1], half, 0), x, np.repeat(x[-1:], half, 0)])
     kernel = np.ones(2 * half + 1) / (2 * half + 1)
     return np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(x.shape[1])], -1)
+
+
+def _moving_max(x: np.ndarray, window: int) -> np.ndarray:
+    """Centred running maximum of (T,) over ``window`` frames (as ``_moving_average``'s, the ends held)."""
+    if window <= 1 or len(x) < 2:
+        return x
+    half = window // 2
+    padded = np.concatenate([np.repeat(x[:1], half), x, np.repeat(x[-1:], half)])
+    return np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1).max(-1)
 
 
 def _nice_step(x: float) -> float:

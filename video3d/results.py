@@ -3,7 +3,11 @@
 npz keys (documented in README.md):
   keypoints_2d  float32 (P, T, J, 3)  x, y in pixels of the input frame and confidence; x, y NaN where missing
   layout_2d     str                   "coco17" (YOLO) or "h36m17"
-  keypoints_3d  float32 (P, T, 17, 3) H36M-17, metres, camera axes (x right, y down, z away), pelvis at origin
+  keypoints_3d  float32 (P, T, 17, 3) H36M-17, metres, camera axes (x right, y down, z away), pelvis at origin;
+                                      NaN in a frame without 3D and for a joint not seen (``joints_seen``)
+  joints_seen   bool (P, T, 17)       the joint's 3D is estimated from what was seen (its 2D, or a gap of at most
+                                      ``max_gap`` in it); False: it was not seen for longer (cut off by the frame's
+                                      edge, hidden, below the detector's confidence), so it is left out
   valid         bool (P, T)           a 3D pose exists for the frame (seen, or bridged by a short-gap interpolation)
   interpolated  bool (P, T)           the person was not detected in the frame; the 3D is bridged over a short gap
   track_ids     int (P,)              tracker ids
@@ -17,7 +21,8 @@ npz keys (documented in README.md):
   source        str                   the input video's file name
   timestamps    float64 (T,)          only for a variable-frame-rate video: each frame's time in seconds from the first
 and, once placed in the world frame (``pipeline.place``; see video3d.world):
-  keypoints_3d_world float32 (P, T, 17, 3) metres, z up, people on the floor (z = 0), at their positions
+  keypoints_3d_world float32 (P, T, 17, 3) metres, z up, people on the floor (z = 0), at their positions; NaN as
+                                           in keypoints_3d
   root_positions     float32 (P, T, 3)     approximate camera-space root positions used for the placement
   world_rotation     float32 (3, 3)        world = world_rotation @ camera
   trajectory         bool                  people move through the scene (else each stays at their median place)
@@ -88,6 +93,18 @@ class PoseResult:
             return np.zeros((len(self.persons_2d), self.num_frames, 17, 3), np.float32) * np.nan
         return np.stack([p.keypoints for p in self.persons_3d])
 
+    def joints_seen(self) -> np.ndarray:
+        """(P, T, 17) bool: the 3D joints estimated from what was seen (``persons_3d`` confidence > 0). The other
+        joints of a valid frame hold the lifter's guess, which placing the person in the world needs and the
+        outputs leave out."""
+        if not self.persons_3d:
+            return np.zeros((len(self.persons_2d), self.num_frames, 17), bool)
+        return np.stack([p.confidence > 0 for p in self.persons_3d])
+
+    def seen_only(self, poses: np.ndarray) -> np.ndarray:
+        """(P, T, 17, 3) ``poses`` (3D of these people) with the joints not seen set to NaN: what the outputs show."""
+        return np.where(self.joints_seen()[..., None], poses, np.nan).astype(np.float32)
+
     def valid(self) -> np.ndarray:
         if not self.persons_3d:
             return np.stack([p.valid for p in self.persons_2d]) if self.persons_2d else np.zeros((0, 0), bool)
@@ -98,7 +115,8 @@ class PoseResult:
         out = {
             "keypoints_2d": self.keypoints_2d().astype(np.float32),
             "layout_2d": np.array(self.layout_2d),
-            "keypoints_3d": self.keypoints_3d().astype(np.float32),
+            "keypoints_3d": self.seen_only(self.keypoints_3d()),
+            "joints_seen": self.joints_seen(),
             "valid": self.valid().astype(bool),
             "interpolated": (self.interpolated if self.interpolated is not None else np.zeros((P, T), bool)),
             "track_ids": self.track_ids,
@@ -113,7 +131,7 @@ class PoseResult:
             out["timestamps"] = np.asarray(self.timestamps, np.float64)
         if self.world is not None:
             out.update({
-                "keypoints_3d_world": self.world.poses.astype(np.float32),
+                "keypoints_3d_world": self.seen_only(self.world.poses),
                 "root_positions": self.world.roots.astype(np.float32),
                 "world_rotation": self.world.rotation.astype(np.float32),
                 "trajectory": np.array(self.world.trajectory),
@@ -209,6 +227,8 @@ def _from_arrays(data, keys: set, fps: float | None, path: Path) -> PoseResult:
         k3 = _array(data, "keypoints_3d", np.float32, (P, T, 17, 3), path)
         valid = _array(data, "valid", bool, (P, T), path) if "valid" in keys else np.isfinite(k3[..., 0]).all(-1)
         c3 = np.where(np.isfinite(k3[..., 0]), 1.0, 0.0).astype(np.float32)
+        if "joints_seen" in keys:
+            c3 *= _array(data, "joints_seen", bool, (P, T, 17), path)
         result.persons_3d = [PoseSequence(k3[p], c3[p] * valid[p][:, None], fps, "h36m17", track_id=int(ids[p]))
                              for p in range(P)]
         result.lifter = str(data["lifter"])

@@ -255,8 +255,56 @@ def _depth(j: int, parents: tuple[int, ...] | None) -> int:
     return d
 
 
-def lifter_input(seq: PoseSequence, start: int, stop: int) -> np.ndarray:
+# H36M-17 joints a lifter needs that a detector may not see for long (a person cut by the frame's edge, a limb
+# hidden or outside it): joint -> (parent, +1 down the body / -1 up it, length in torso lengths: Human3.6M's bone
+# over its pelvis-to-thorax distance, video3d.world.H36M_BONES); parents first.
+GUESSED = {9: (8, -1, 0.24), 10: (9, -1, 0.24), 2: (1, 1, 0.92), 3: (2, 1, 0.91), 5: (4, 1, 0.92), 6: (5, 1, 0.91),
+           12: (11, 1, 0.57), 13: (12, 1, 0.51), 15: (14, 1, 0.57), 16: (15, 1, 0.51)}
+
+
+def unseen_joints(missing: np.ndarray, max_gap: int) -> np.ndarray:
+    """(T, J) bool: the joints of ``missing`` (T, J) that are missing for a run of more than ``max_gap`` frames
+    (between two sightings, at either end, or throughout): where they are, the lifter's 3D would be a guess,
+    not estimated from what was seen. Shorter runs are interpolated (``fill_missing``) and count as seen."""
+    missing = np.asarray(missing, bool)
+    out = np.zeros_like(missing)
+    edges = np.diff(np.pad(missing.astype(np.int8), ((1, 1), (0, 0))), axis=0)  # (T + 1, J): +1 starts, -1 ends
+    for j in range(missing.shape[1]):
+        for s, e in zip(np.nonzero(edges[:, j] == 1)[0], np.nonzero(edges[:, j] == -1)[0]):
+            if e - s > max_gap or e - s == len(missing):  # too long, or never seen at all
+                out[s:e, j] = True
+    return out
+
+
+def guess_unseen(keypoints: np.ndarray, unseen: np.ndarray) -> np.ndarray:
+    """H36M-17 2D (T, 17, 2), NaN where missing, with the ``unseen`` joints of ``GUESSED`` put where a relaxed
+    body would have them: the limbs straight down the line of the torso (pelvis -> thorax, that frame's or the
+    track's median), the head up it, at Human3.6M's proportions. Holding a lost knee where it was last seen, or
+    at the hip, folds the lifter's whole figure; this keeps the seen joints' 3D sound, and the guessed ones are
+    marked as such (``lift``). Other missing joints stay NaN for ``fill_missing``."""
+    x = np.array(keypoints, dtype=np.float32, copy=True)
+    up = x[:, 8] - x[:, 0]  # (T, 2): pelvis -> thorax
+    length = np.linalg.norm(up, axis=-1)
+    ok = np.isfinite(length) & (length > 0)
+    if not ok.any():
+        return x
+    unit = up[ok] / length[ok, None]
+    median = np.median(unit, axis=0)
+    median = median / (np.linalg.norm(median) or 1.0)
+    direction = np.where(ok[:, None], up / np.where(ok, length, 1.0)[:, None], median)  # (T, 2)
+    length = np.where(ok, length, np.median(length[ok]))
+    for j, (parent, sign, ratio) in GUESSED.items():
+        rows = unseen[:, j] & np.isfinite(x[:, parent, 0])
+        x[rows, j] = x[rows, parent] - sign * direction[rows] * (ratio * length[rows])[:, None]
+    return x
+
+
+def lifter_input(seq: PoseSequence, start: int, stop: int, max_gap: int | None = None) -> np.ndarray:
     """Filled H36M-17 2D keypoints (stop - start, 17, 2) of one segment (frames with no joints get
-    interpolated too, which bridges the short gaps inside a segment)."""
+    interpolated too, which bridges the short gaps inside a segment). With ``max_gap``, joints unseen for longer
+    (``unseen_joints``) are first guessed (``guess_unseen``)."""
     layout = get_layout(seq.layout)
-    return fill_missing(seq.keypoints[start:stop], layout.parents)
+    x = seq.keypoints[start:stop]
+    if max_gap is not None and seq.layout == "h36m17":
+        x = guess_unseen(x, unseen_joints(np.isnan(x[..., 0]), max_gap))
+    return fill_missing(x, layout.parents)
