@@ -163,3 +163,65 @@ def test_ground_rebase_puts_the_lower_foot_on_the_floor_in_every_frame():
     np.testing.assert_allclose(feet, 0.0, atol=1e-6)
     s = to_world(poses, roots, rebase="sequence").poses[0]
     assert np.minimum(s[:, 3, 2], s[:, 6, 2])[20] == pytest.approx(0.2, abs=1e-5)  # the old default: floating
+
+
+def walker_world(T=100, fps=25.0, slide=0.01, seed=0):
+    """World poses (T, 17, 3) of a walk: the left ankle planted for frames 0-49, the right for 50-99 (the other
+    foot swinging 10 cm up and forward), the body moving 1.2 m/s; plus what a lifter gives: the planted foot
+    sliding ``slide`` m per frame forward and the body jittering."""
+    rng = np.random.default_rng(seed)
+    pose = np.zeros((T, 17, 3))
+    x = 1.2 * np.arange(T) / fps
+    pose[:, :, 0] = x[:, None]
+    pose[:, :, 2] = 0.9
+    for foot, stance in ((6, slice(0, 50)), (3, slice(50, 100))):
+        pose[:, foot, 2] = 0.1
+        pose[stance, foot, 0] = pose[stance.start, 0, 0]  # planted where the body was when it landed
+        pose[stance, foot, 2] = 0.0
+    pose[:, [3, 6], 0] += slide * (np.arange(T) % 50)[:, None]
+    pose[..., :2] += rng.normal(0, 0.02, (T, 1, 2))  # the trajectory's jitter moves everything
+    return pose
+
+
+def test_the_stance_foot_does_not_slide():
+    from video3d.metrics import foot_sliding
+    from video3d.world import lock_stance_feet
+
+    pose = walker_world()
+    before, share = foot_sliding(pose, 25.0)
+    after, share_after = foot_sliding(lock_stance_feet(pose, 25.0), 25.0)
+    assert before > 0.5 and after < 0.15 * before and share_after == share
+    out = lock_stance_feet(pose, 25.0)
+    np.testing.assert_array_equal(out[..., 2], pose[..., 2])  # heights (jumps, steps) are left alone
+    np.testing.assert_allclose(out - out[:, :1], pose - pose[:, :1], atol=1e-12)  # so is the pose itself
+    # without a planted foot nothing changes
+    high = pose.copy()
+    high[..., 2] += 0.2
+    np.testing.assert_array_equal(lock_stance_feet(high, 25.0), high)
+
+
+def test_the_lock_fades_back_to_the_trajectory():
+    from video3d.world import lock_stance_feet
+
+    pose = walker_world(slide=0.0)
+    pose[60:, ..., 2] += 0.5  # both feet leave the floor at frame 60: the correction then fades with LOCK_FADE_S
+    shift = lock_stance_feet(pose, 25.0, fade_s=1.0)[:, 0, :2] - pose[:, 0, :2]
+    assert np.linalg.norm(shift[99]) < 0.25 * np.linalg.norm(shift[60])
+
+
+def test_to_world_locks_the_feet_only_with_a_trajectory_on_the_ground():
+    from video3d.metrics import foot_sliding
+    from video3d.world import lock_stance_feet  # noqa: F401
+
+    T = 60
+    poses = np.stack([standing_pose()] * T)[None].astype(np.float64)
+    poses[0, :, [3, 6], 0] += 0.01 * np.arange(T)[None, :]  # feet sliding sideways in camera x
+    roots = np.zeros((1, T, 3))
+    roots[..., 2] = 4.0
+    slid = {}
+    for trajectory in (True, False):
+        for rebase in ("ground", "sequence"):
+            w = to_world(poses.astype(np.float32), roots, trajectory=trajectory, rebase=rebase, rigid=False)
+            slid[trajectory, rebase] = foot_sliding(w.poses[0], 25.0)[0]
+    assert slid[True, "ground"] < 0.3 * slid[False, "ground"]  # a constant slide: the fade lets a little through
+    assert slid[True, "sequence"] == pytest.approx(slid[False, "sequence"])

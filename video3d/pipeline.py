@@ -220,8 +220,9 @@ def place(result: PoseResult, trajectory: bool = False, rebase: str = "ground", 
     roots = estimate_roots([s.keypoints for s in h36m], poses, [s.confidence for s in h36m], result.frame_size,
                            result.fps, focal)
     # rigid: constant bone lengths, the skeleton that BVH export animates
+    feet_seen = result.joints_seen()[..., [3, 6]]  # a guessed foot does not anchor the stance lock
     return dataclasses.replace(result, world=to_world(poses, roots, trajectory=trajectory, rebase=rebase, rigid=True,
-                                                      fps=result.fps))
+                                                      fps=result.fps, feet_seen=feet_seen))
 
 
 @dataclass

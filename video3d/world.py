@@ -15,6 +15,9 @@ The lifters give root-relative poses in camera axes. To show and export them in 
   ankle over the video (a low percentile, robust to a bad frame), one height for the whole video, so a
   crouching person's feet leave the floor; 'frame' puts the lowest joint of every frame on z = 0; 'none'
   leaves heights as estimated (the origin at the group's mean root height);
+- stance feet (with a trajectory and 'ground'): a foot on the floor in two consecutive frames does not slide;
+  the person is moved horizontally by what it would have slid (``lock_stance_feet``), and that correction
+  fades back to the estimated trajectory (time constant ``LOCK_FADE_S``), so the path stays the video's;
 - horizontally, the origin is the group's mean root position over the video;
 - size (``rigid``): each person on a skeleton of constant bone lengths, their own proportions at the size of an
   average Human3.6M adult (the lifters' 3D is smaller than life, and one camera cannot tell true size).
@@ -33,6 +36,10 @@ from .smoothing import savgol
 REBASE = ("ground", "sequence", "frame", "none")
 CONTACT_TOLERANCE = 0.03  # m: a foot this close to its lowest height nearby is on the floor
 AIRBORNE_MAX_S = 0.4  # s: longer stretches without a foot down are not a jump (a crouch, a lunge): grounded
+STANCE_HEIGHT = 0.05  # m: an ankle this low (after grounding) is planted (metrics.foot_sliding's contact too)
+LOCK_FADE_S = 4.0  # s: the time constant with which the stance lock's correction returns to the trajectory
+# (chosen on the rendered S8 clips, benchmarks/foot_lock.py: longer is better on those 4 s clips; a long video
+# would drift from its own positions)
 # Human3.6M's skeleton: the median length (m) of each bone (parent -> joint, H36M-17 order; 0 for the root) over the
 # training subjects' takes (S1, S5, S6, S7, S8; tests/test_world.py measures them again from the data).
 H36M_BONES = np.array([0.0, 0.136, 0.449, 0.442, 0.136, 0.449, 0.442, 0.233, 0.255, 0.119, 0.115,
@@ -104,6 +111,36 @@ def ground_heights(feet: np.ndarray, fps: float) -> np.ndarray:
     return np.interp(idx, idx[contact], feet[contact])
 
 
+def lock_stance_feet(poses: np.ndarray, fps: float, height: float = STANCE_HEIGHT,
+                     fade_s: float = LOCK_FADE_S, seen: np.ndarray | None = None) -> np.ndarray:
+    """One person's grounded world poses (T, 17, 3), z up, NaN where invalid, with the horizontal sliding of the
+    planted foot taken out: where an ankle is below ``height`` in two consecutive frames (the slower one, when
+    both are: a swing foot can pass low), the whole pose is shifted by the opposite of its horizontal step, the
+    shift carried while no foot is down and decaying with time constant ``fade_s`` (so the planted foot creeps
+    back at that rate and the person's path stays the estimated one). Jumps, steps and the pose itself are
+    unchanged. ``seen`` (T, 2): whether each ankle was seen (``PoseResult.joints_seen``); a foot the lifter
+    had to guess (a person cut by the frame's bottom edge) anchors nothing."""
+    out = np.array(poses, dtype=np.float64, copy=True)
+    feet = out[:, [3, 6]]  # (T, 2, 3)
+    down = feet[..., 2] < height  # NaN: not down
+    if seen is not None:
+        down &= np.asarray(seen, bool)
+    keep = float(np.exp(-1.0 / max(fade_s * fps, 1e-6)))
+    shift = np.zeros(2)
+    shifts = np.zeros((len(out), 2))
+    for t in range(1, len(out)):
+        step = feet[t, :, :2] - feet[t - 1, :, :2]  # (2, 2) each ankle's horizontal step
+        speed = np.linalg.norm(step, axis=-1)
+        planted = down[t] & down[t - 1] & np.isfinite(speed)
+        shift = shift * keep
+        if planted.any():  # the slower of the low feet: in a step, the swing foot may pass low too
+            foot = int(np.argmin(np.where(planted, speed, np.inf)))
+            shift = shift - step[foot]
+        shifts[t] = shift
+    out[..., :2] += shifts[:, None, :]
+    return out
+
+
 def world_rotation(up_cam: np.ndarray) -> np.ndarray:
     """Rotation camera -> world with world z = up, world x = the camera's x made horizontal."""
     z = up_cam / np.linalg.norm(up_cam)
@@ -137,10 +174,13 @@ def estimate_roots(keypoints_2d: list[np.ndarray], poses_cam: np.ndarray, confid
 
 
 def to_world(poses_cam: np.ndarray, roots_cam: np.ndarray, trajectory: bool = False, rebase: str = "sequence",
-             up_cam: np.ndarray | None = None, rigid: bool = False, fps: float = 25.0) -> WorldFrame:
+             up_cam: np.ndarray | None = None, rigid: bool = False, fps: float = 25.0,
+             feet_seen: np.ndarray | None = None) -> WorldFrame:
     """poses_cam: (P, T, 17, 3) root-relative; roots_cam: (P, T, 3) approximate root positions. With ``rigid``,
     each person's poses are refitted to a skeleton of constant bone lengths (``video3d.skeleton``), life-size
-    (``life_size``: their own proportions at Human3.6M's size), before the floor is set."""
+    (``life_size``: their own proportions at Human3.6M's size), before the floor is set. With ``trajectory`` and
+    the 'ground' rebase, planted feet do not slide (``lock_stance_feet``; ``feet_seen`` (P, T, 2): the ankles
+    seen, None: all)."""
     if rebase not in REBASE:
         raise ValueError(f"rebase must be one of {', '.join(REBASE)}, not {rebase!r}")
     R = world_rotation(estimate_up(poses_cam) if up_cam is None else up_cam)
@@ -172,4 +212,6 @@ def to_world(poses_cam: np.ndarray, roots_cam: np.ndarray, trajectory: bool = Fa
             world[p, valid[p], :, 2] -= ground_heights(feet, fps)[:, None]
         elif rebase == "frame":
             world[p, valid[p], :, 2] -= world[p, valid[p], :, 2].min(axis=-1, keepdims=True)
+        if trajectory and rebase == "ground":
+            world[p] = lock_stance_feet(world[p], fps, seen=None if feet_seen is None else feet_seen[p])
     return WorldFrame(R.astype(np.float32), world.astype(np.float32), roots.astype(np.float32), trajectory, rebase)
