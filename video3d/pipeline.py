@@ -122,8 +122,9 @@ def lifter_inputs(person: PoseSequence, frame_size: tuple[int, int], fps: float,
     """Prepare one person's 2D for a lifter: left/right swaps repaired (``fix_swaps``), COCO -> H36M, the frames
     seen well enough split into segments (gaps of up to ``max_gap`` frames bridged), missing joints filled
     (interpolated over up to ``max_gap`` frames; joints unseen for longer guessed from the torso, ``joints_seen``
-    False: ``tracks.guess_unseen``), the 2D filter ``smooth_2d`` applied, normalised by the frame width, and scaled about the pelvis to ``input_spread``
-    (None: not scaled). ``lift`` lifts exactly this; scripts/detector_errors.py records it."""
+    False: ``tracks.guess_unseen``), the 2D filter ``smooth_2d`` applied, normalised by the frame width, and
+    scaled about the pelvis to ``input_spread`` (None: not scaled). ``lift`` lifts exactly this;
+    scripts/detector_errors.py records it."""
     swaps = 0
     if fix_swaps:
         kp, conf, swapped = fix_left_right(person.keypoints, person.confidence, person.layout, max_gap=max_gap)

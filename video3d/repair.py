@@ -27,7 +27,7 @@ confidence, a missing joint counting nothing:
   ``disagree`` x its length: flips of a few to a few tens of frames, depending on how far apart the two sides
   are (on Human3.6M at 25 fps: 97% of the flips of 1-8 frames undone, 78% of 17-32, 35% of 33-64, 3% of 65-128);
 - ``switch``: per group whose state changes between two frames, so one ambiguous frame changes nothing;
-- the face (COCO-17's nose and eyes; the face is seen as much as the least seen of the three): a detector sees the face only of a
+- the face (COCO-17's nose and eyes; seen as much as the least seen of the three): a detector sees the face only of a
   person turned towards the camera, whose left shoulder and hip are then on the image's right. A labelling that
   puts them on the left while the face is seen costs ``FACING`` x the face's confidence x how far apart the
   sides are (full at ``ORDER_SCALE`` torso lengths); the knees and ankles, the elbows and wrists likewise at
@@ -72,9 +72,9 @@ ORDER_SCALE = 0.35  # torso lengths of left-right separation at which that cost 
 FACELESS = 0.25  # the share of ``disagree`` left for a whole-body relabelling in a frame without the face
 PROFILE = 0.15  # torso lengths of the body's left-right separation below which the limbs' sides count nothing
 LIMB_FACING = 0.5  # the weight of the legs' and the arms' sides in the face's cost, the body's being 1
-FACE = ("nose", "left_eye", "right_eye")
+FACE = ("nose", "left_eye", "right_eye")  # the face is seen as much as the least of these
 # per group of GROUPS: the joints whose sides the face checks, and the weight (limbs cross: they count less)
-FACING_PARTS = ((("shoulder", "hip"), 1.0), (("knee", "ankle"), LIMB_FACING), (("elbow", "wrist"), LIMB_FACING))  # the face is seen as much as the least of these
+FACING_PARTS = ((("shoulder", "hip"), 1.0), (("knee", "ankle"), LIMB_FACING), (("elbow", "wrist"), LIMB_FACING))
 
 # states: bit 0 body, bit 1 legs relative to the body, bit 2 arms relative to the body; state 0 = as detected
 _RELATIVE = np.array([[(s >> g) & 1 for g in range(3)] for s in range(8)], bool)  # (8, 3)
