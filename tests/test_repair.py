@@ -295,8 +295,8 @@ def test_the_cli_option_reaches_the_lifter_input(flipped_walk, flag, fixed, tmp_
     seen = []
     real = pipeline.lifter_input
 
-    def spy(seq, start, stop, max_gap=None):
-        x = real(seq, start, stop, max_gap)
+    def spy(seq, start, stop, unseen=None):
+        x = real(seq, start, stop, unseen)
         seen.append((start, x))
         return x
 

@@ -3,6 +3,7 @@ import pytest
 
 from video3d.detector import Detection
 from video3d.layouts import H36M17
+from video3d.world import H36M_BONES
 from video3d.tracks import TrackBuilder, fill_missing, guess_unseen, segments, select_persons, unseen_joints
 
 
@@ -146,10 +147,11 @@ def test_guess_unseen_hangs_the_lost_legs_below_the_hips():
     unseen = np.zeros((4, 17), bool)
     unseen[:, [2, 3, 5, 6, 12, 13]] = True
     out = guess_unseen(kp, unseen)
-    np.testing.assert_allclose(out[0, 2], [90, 200 + 92], atol=1e-3)  # knee: a thigh of 0.92 torsos straight down
-    np.testing.assert_allclose(out[0, 3], [90, 200 + 92 + 91], atol=1e-3)
-    np.testing.assert_allclose(out[0, 13], [120, 100 + 57 + 51], atol=1e-3)  # the arm hangs from the shoulder
+    thigh, shin, upper, fore = 100 * H36M_BONES[[2, 3, 12, 13]] / (H36M_BONES[7] + H36M_BONES[8])  # px: 92, 91, 57, 51
+    np.testing.assert_allclose(out[0, 2], [90, 200 + thigh], atol=1e-3)  # knee: a thigh straight down
+    np.testing.assert_allclose(out[0, 3], [90, 200 + thigh + shin], atol=1e-3)
+    np.testing.assert_allclose(out[0, 13], [120, 100 + upper + fore], atol=1e-3)  # the arm hangs from the shoulder
     assert np.isnan(out[0, [15, 16, 9, 10]]).all()  # not unseen: left for fill_missing
-    np.testing.assert_allclose(out[2, 2], [90 - 92, 200], atol=1e-3)
+    np.testing.assert_allclose(out[2, 2], [90 - thigh, 200], atol=1e-3)
     np.testing.assert_allclose(out[3, 2], out[0, 2], atol=1e-3)  # no torso in this frame: the track's median
     np.testing.assert_array_equal(out[:, [0, 1, 4, 8, 11, 14]], kp[:, [0, 1, 4, 8, 11, 14]])  # the seen unchanged

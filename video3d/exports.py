@@ -24,6 +24,7 @@ from .io import AtomicPath, check_output
 from .layouts import H36M17
 from .results import PoseResult
 from .skeleton import NODES, FittedSkeleton, fit, node_offsets
+from .tracks import GUESSED
 from .world import H36M_BONES
 
 FORMATS = ("npz", "json", "csv", "bvh")
@@ -96,8 +97,8 @@ def hang_unseen(poses: np.ndarray) -> np.ndarray:
         if parent < 0:
             continue
         lost = rows & ~np.isfinite(x[:, j]).all(-1)
-        sign = 1.0 if j in (9, 10) else -1.0
-        x[lost, j] = x[lost, parent] + np.array([0.0, 0.0, sign * H36M_BONES[j]])
+        down = GUESSED.get(j, (parent, 1))[1]  # the head up, everything else down
+        x[lost, j] = x[lost, parent] - np.array([0.0, 0.0, down * H36M_BONES[j]])
     return x
 
 

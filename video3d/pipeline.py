@@ -137,8 +137,9 @@ def lifter_inputs(person: PoseSequence, frame_size: tuple[int, int], fps: float,
     inputs = {}
     joints_seen = np.zeros(seq.missing.shape, bool)
     for s, e in segments(present, max_gap):
-        joints_seen[s:e] = ~unseen_joints(seen.missing[s:e], max_gap)
-        x = lifter_input(seen, s, e, max_gap)  # (e - s, 17, 2) pixels, filled, the long-unseen joints guessed
+        unseen = unseen_joints(seen.missing[s:e], max_gap)
+        joints_seen[s:e] = ~unseen
+        x = lifter_input(seen, s, e, unseen)  # (e - s, 17, 2) pixels, filled, the long-unseen joints guessed
         if smooth_2d is not None:
             x = _smooth_2d(x, smooth_2d, fps)
         inputs[s, e] = normalize_screen_coordinates(x, *frame_size)

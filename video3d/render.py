@@ -171,12 +171,13 @@ class SideBySideRenderer:
             seen = np.isfinite(pose).all(-1)  # (17,): joints not seen are NaN (left out)
             if not seen[0]:
                 continue
-            uv, z = self.project(np.nan_to_num(pose), t)
+            pose = np.nan_to_num(pose)  # the unseen joints' zeros are projected, never drawn
+            uv, z = self.project(pose, t)
             edges = [edge for edge in self.layout3d.edges if seen[edge[0]] and seen[edge[1]]]
             for edge in edges:
                 a, b = edge
                 items.append(((z[a] + z[b]) / 2, "bone", (uv[a], uv[b], _colour(self.layout3d, edge, p))))
-            shadow = np.nan_to_num(pose)
+            shadow = pose.copy()
             shadow[:, 2] = self.floor_z
             suv, _ = self.project(shadow, t)
             for a, b in edges:

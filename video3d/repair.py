@@ -226,7 +226,8 @@ def fix_left_right(keypoints: np.ndarray, confidence: np.ndarray, layout: str | 
     frames = np.nonzero(seen.any(1))[0]  # the chain runs over the frames with the person
     if len(frames) < 2:
         return kp.copy(), conf.copy(), swapped
-    size = person_size(np.where(seen[..., None], kp, np.nan), layout)
+    located = np.where(seen[..., None], kp, np.nan)  # the seen joints, NaN elsewhere
+    size = person_size(located, layout)
     u, v = frames[:-1], frames[1:]
     linked = (v - u - 1) <= max_gap
     n = len(frames)
@@ -246,7 +247,6 @@ def fix_left_right(keypoints: np.ndarray, confidence: np.ndarray, layout: str | 
         face = conf_w[frames][:, [layout.joints.index(j) for j in FACE]].min(1)  # (n,) the face's lowest
         body = _ABSOLUTE[:, 0]  # (8,) the body's labels exchanged
         unary[:, body] *= (faceless + (1.0 - faceless) * face)[:, None]
-        located = np.where(seen[..., None], kp, np.nan)
         frontal = None
         for g, (parts, weight) in enumerate(FACING_PARTS):  # each group's sides, as labelled in each state
             order = facing_order(located, layout, size, parts)[frames]  # (n,)

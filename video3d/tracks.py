@@ -20,6 +20,7 @@ import numpy as np
 from .detector import Detection
 from .layouts import get_layout
 from .sequence import PoseSequence
+from .world import H36M_BONES
 
 
 @dataclass
@@ -256,10 +257,11 @@ def _depth(j: int, parents: tuple[int, ...] | None) -> int:
 
 
 # H36M-17 joints a lifter needs that a detector may not see for long (a person cut by the frame's edge, a limb
-# hidden or outside it): joint -> (parent, +1 down the body / -1 up it, length in torso lengths: Human3.6M's bone
-# over its pelvis-to-thorax distance, video3d.world.H36M_BONES); parents first.
-GUESSED = {9: (8, -1, 0.24), 10: (9, -1, 0.24), 2: (1, 1, 0.92), 3: (2, 1, 0.91), 5: (4, 1, 0.92), 6: (5, 1, 0.91),
-           12: (11, 1, 0.57), 13: (12, 1, 0.51), 15: (14, 1, 0.57), 16: (15, 1, 0.51)}
+# hidden or outside it): joint -> (parent, +1 down the body / -1 up it); parents first. Their length is
+# Human3.6M's bone over its pelvis-to-thorax distance (``_TORSO_RATIO``).
+GUESSED = {9: (8, -1), 10: (9, -1), 2: (1, 1), 3: (2, 1), 5: (4, 1), 6: (5, 1), 12: (11, 1), 13: (12, 1),
+           15: (14, 1), 16: (15, 1)}
+_TORSO_RATIO = H36M_BONES / (H36M_BONES[7] + H36M_BONES[8])  # (17,) bones in pelvis-to-thorax lengths
 
 
 def unseen_joints(missing: np.ndarray, max_gap: int) -> np.ndarray:
@@ -293,18 +295,18 @@ def guess_unseen(keypoints: np.ndarray, unseen: np.ndarray) -> np.ndarray:
     median = median / (np.linalg.norm(median) or 1.0)
     direction = np.where(ok[:, None], up / np.where(ok, length, 1.0)[:, None], median)  # (T, 2)
     length = np.where(ok, length, np.median(length[ok]))
-    for j, (parent, sign, ratio) in GUESSED.items():
+    for j, (parent, sign) in GUESSED.items():
         rows = unseen[:, j] & np.isfinite(x[:, parent, 0])
-        x[rows, j] = x[rows, parent] - sign * direction[rows] * (ratio * length[rows])[:, None]
+        x[rows, j] = x[rows, parent] - sign * direction[rows] * (_TORSO_RATIO[j] * length[rows])[:, None]
     return x
 
 
-def lifter_input(seq: PoseSequence, start: int, stop: int, max_gap: int | None = None) -> np.ndarray:
+def lifter_input(seq: PoseSequence, start: int, stop: int, unseen: np.ndarray | None = None) -> np.ndarray:
     """Filled H36M-17 2D keypoints (stop - start, 17, 2) of one segment (frames with no joints get
-    interpolated too, which bridges the short gaps inside a segment). With ``max_gap``, joints unseen for longer
+    interpolated too, which bridges the short gaps inside a segment). The ``unseen`` joints (stop - start, 17)
     (``unseen_joints``) are first guessed (``guess_unseen``)."""
     layout = get_layout(seq.layout)
     x = seq.keypoints[start:stop]
-    if max_gap is not None and seq.layout == "h36m17":
-        x = guess_unseen(x, unseen_joints(np.isnan(x[..., 0]), max_gap))
+    if unseen is not None:
+        x = guess_unseen(x, unseen)
     return fill_missing(x, layout.parents)

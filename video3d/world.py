@@ -126,17 +126,14 @@ def lock_stance_feet(poses: np.ndarray, fps: float, height: float = STANCE_HEIGH
     if seen is not None:
         down &= np.asarray(seen, bool)
     keep = float(np.exp(-1.0 / max(fade_s * fps, 1e-6)))
-    shift = np.zeros(2)
+    step = np.diff(feet[..., :2], axis=0)  # (T - 1, 2, 2): each ankle's horizontal step into frame t
+    speed = np.linalg.norm(step, axis=-1)
+    planted = down[1:] & down[:-1] & np.isfinite(speed)  # (T - 1, 2)
+    foot = np.argmin(np.where(planted, speed, np.inf), axis=1)  # the slower of the low feet: a swing foot may pass low
+    slid = np.where(planted.any(1)[:, None], step[np.arange(len(step)), foot], 0.0)  # (T - 1, 2)
     shifts = np.zeros((len(out), 2))
-    for t in range(1, len(out)):
-        step = feet[t, :, :2] - feet[t - 1, :, :2]  # (2, 2) each ankle's horizontal step
-        speed = np.linalg.norm(step, axis=-1)
-        planted = down[t] & down[t - 1] & np.isfinite(speed)
-        shift = shift * keep
-        if planted.any():  # the slower of the low feet: in a step, the swing foot may pass low too
-            foot = int(np.argmin(np.where(planted, speed, np.inf)))
-            shift = shift - step[foot]
-        shifts[t] = shift
+    for t in range(1, len(out)):  # the shift decays, and takes out what the planted foot slid
+        shifts[t] = shifts[t - 1] * keep - slid[t - 1]
     out[..., :2] += shifts[:, None, :]
     return out
 
