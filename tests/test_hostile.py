@@ -133,6 +133,7 @@ def test_the_dataset_reader_admits_real_video_pose_3d_files(tmp_path):
 # --- signals: SIGTERM and SIGHUP clean up like Ctrl-C -----------------------------------------------------
 def start(args: list, tmpdir: Path) -> subprocess.Popen:
     env = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONPATH": str(ROOT)}
+    env.pop("YOLO_CONFIG_DIR", None)  # set in this process by an earlier test's detector: a fresh user's has none
     return subprocess.Popen([sys.executable, "-m", "video3d.cli", *map(str, args)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -178,12 +179,15 @@ def test_reconstruct_killed_in_detection_leaves_no_temporary_folders(tmp_path, d
     tmp.mkdir()
     proc = start(["reconstruct", SAMPLE, "-o", tmp_path / "out", "--weights", random_checkpoint,
                   "--detector", detector_path], tmp)
-    wait_for(lambda: any(tmp.glob("video3d-tracker-*")), proc, timeout=120)
-    time.sleep(1.0)
+    wait_for(lambda: any(tmp.glob("video3d-ultralytics-*")), proc, timeout=120)  # the detector is loading
+    time.sleep(3.0)  # and then detecting (the sample takes ~7 s)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
-    assert not list(tmp.iterdir()), list(tmp.iterdir())
+    # video3d's own temporary folders are gone; torch's empty compile cache folder (torchinductor_USER, made when
+    # the detector's first frame imports torch._dynamo) is torch's, kept across runs by design
+    assert not list(tmp.glob("video3d*")), list(tmp.iterdir())
+    assert all(p.name.startswith("torchinductor_") and not any(p.iterdir()) for p in tmp.iterdir()), list(tmp.iterdir())
     assert not (tmp_path / "out").exists()
 
 

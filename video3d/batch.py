@@ -223,7 +223,8 @@ class VideoWorker:
         start = time.perf_counter()
         try:
             if self.detector is None:
-                self.detector = PoseDetector(self.options.detector, device=self.options.device)
+                o = self.options
+                self.detector = PoseDetector(o.detector, device=o.device, conf=o.conf, imgsz=o.imgsz, tile=o.tile)
             out = reconstruct(input, output_dir, dataclasses.replace(self.options, detector=self.detector), force=force)
             outputs = [str(p) for p in (out.npz, *out.exports, out.video) if p is not None]
             return {"input": input, "status": "done", "outputs": outputs, "seconds": time.perf_counter() - start,

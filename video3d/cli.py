@@ -166,6 +166,17 @@ DetectorOpt = Annotated[Optional[str], typer.Option(
     "--detector", envvar=DETECTOR_ENV, show_default=False,
     help=f"YOLO pose model: an ultralytics model name (downloaded once to ~/.cache/video3d) or a local path "
          f"(.pt file or export folder). Default: {DEFAULT_DETECTOR}.")]
+ConfOpt = Annotated[float, typer.Option("--conf", min=0.01, max=1.0, help=(
+    "Detection score that starts or continues a track (down to 0.1 a detection only continues one). Lower it "
+    "for small or far people (more false detections)."))]
+ImgszOpt = Annotated[int, typer.Option("--imgsz", min=32, max=4096, help=(
+    "Detector input size in pixels, a multiple of 32 (a .pt model: larger finds smaller people, slower; an "
+    "export with a fixed input size has only its own)."))]
+TileOpt = Annotated[bool, typer.Option("--tile/--no-tile", help=(
+    "Also detect on overlapping crops of --imgsz frame pixels and merge: finds small people in large frames "
+    "(one more detector pass per crop)."))]
+
+
 def persons_value(value) -> int | str:
     """'3' -> 3, 'all' -> 'all' (a Typer parser: anything else is a usage error)."""
     from .errors import InputError
@@ -338,6 +349,9 @@ def reconstruct(
     lifter: LifterOpt = "gastnet",
     weights: WeightsOpt = None,
     detector: DetectorOpt = None,
+    conf: ConfOpt = 0.25,
+    imgsz: ImgszOpt = 640,
+    tile: TileOpt = False,
     persons: PersonsOpt = "1",
     device: DeviceOpt = Device.auto,
     no_video: NoVideoOpt = False,
@@ -391,6 +405,9 @@ def batch(
     lifter: LifterOpt = "gastnet",
     weights: WeightsOpt = None,
     detector: DetectorOpt = None,
+    conf: ConfOpt = 0.25,
+    imgsz: ImgszOpt = 640,
+    tile: TileOpt = False,
     persons: PersonsOpt = "1",
     device: DeviceOpt = Device.auto,
     no_video: NoVideoOpt = False,
@@ -479,6 +496,9 @@ def detect(
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", dir_okay=False, help="Output npz; default ./video3d_output/<name>_2d.npz.")] = None,
     detector: DetectorOpt = None,
+    conf: ConfOpt = 0.25,
+    imgsz: ImgszOpt = 640,
+    tile: TileOpt = False,
     persons: PersonsOpt = "1",
     device: DeviceOpt = Device.auto,
     force: ForceOpt = False,
@@ -491,7 +511,7 @@ def detect(
     output = output or DEFAULT_OUTPUT_DIR / f"{video.stem}_2d.npz"
     run(check_output, output, force)
     result = run(detect_fn, video, detector=detector, persons=persons, device=device.value, strict=strict,
-                 progress=RichProgress())
+                 progress=RichProgress(), conf=conf, imgsz=imgsz, tile=tile)
     run(result.save_npz, output, force=force)
     summary(result, [output])
 

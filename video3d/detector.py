@@ -42,7 +42,8 @@ DOWNLOADABLE = {f"{family}{size}-pose.pt" for family in ("yolov8", "yolo11", "yo
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    """ByteTrack settings (ultralytics' defaults, except the buffer, which is one second of video)."""
+    """ByteTrack settings (ultralytics' defaults, except the buffer, which is one second of video).
+    ``PoseDetector(conf=...)`` sets the two high thresholds."""
 
     track_high_thresh: float = 0.25
     track_low_thresh: float = 0.1
@@ -51,16 +52,15 @@ class TrackerConfig:
     match_thresh: float = 0.8
     fuse_score: bool = True
 
-    def yaml(self, fps: float) -> str:
-        return "\n".join([
-            "tracker_type: bytetrack",
-            f"track_high_thresh: {self.track_high_thresh}",
-            f"track_low_thresh: {self.track_low_thresh}",
-            f"new_track_thresh: {self.new_track_thresh}",
-            f"track_buffer: {max(1, round(self.track_buffer_seconds * fps))}",
-            f"match_thresh: {self.match_thresh}",
-            f"fuse_score: {self.fuse_score}",
-        ]) + "\n"
+    def args(self, fps: float):
+        """The namespace ultralytics' BYTETracker reads."""
+        from ultralytics.utils import IterableSimpleNamespace
+
+        return IterableSimpleNamespace(
+            tracker_type="bytetrack", track_high_thresh=self.track_high_thresh,
+            track_low_thresh=self.track_low_thresh, new_track_thresh=self.new_track_thresh,
+            track_buffer=max(1, round(self.track_buffer_seconds * fps)), match_thresh=self.match_thresh,
+            fuse_score=self.fuse_score)
 
 
 @dataclass(frozen=True)
@@ -169,14 +169,138 @@ def _locate(detector: str) -> str:
                         f"model (e.g. {DEFAULT_DETECTOR}); pass --detector PATH")
 
 
+# A detection in a tile whose box comes this close (crop pixels) to an edge of the crop inside the frame is a person
+# cut by the crop: left to the neighbouring tile (the tiles overlap by TILE_OVERLAP) or to the whole-frame pass.
+TILE_EDGE_MARGIN = 4.0
+TILE_OVERLAP = 0.25
+# Two detections of different passes (the whole frame, tiles) of the same person: box IoU above this.
+DUPLICATE_IOU = 0.5
+NESTED = 0.9  # ... or of one pass, when this much of the smaller box lies inside the other
+
+
+def box_inside(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """(M,) the fraction of ``box`` (1, 4) that lies inside each of ``others`` (M, 4)."""
+    lt = np.maximum(box[:, :2], others[:, :2])
+    rb = np.minimum(box[:, 2:], others[:, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    return inter / max(float(np.clip(box[0, 2:] - box[0, :2], 0, None).prod()), 1e-9)
+
+
+def tile_windows(width: int, height: int, size: int, overlap: float = TILE_OVERLAP) -> list[tuple[int, int, int, int]]:
+    """Square crops (x0, y0, x1, y1) of ``size`` frame pixels covering a width x height frame, neighbours
+    overlapping by at least ``overlap`` of a crop, the last ones flush with the frame's edges; none when the frame
+    fits in one crop (the whole-frame pass sees it at full resolution already)."""
+    if width <= size and height <= size:
+        return []
+
+    def starts(length: int) -> list[int]:
+        if length <= size:
+            return [0]
+        step = size * (1 - overlap)
+        n = int(np.ceil((length - size) / step)) + 1
+        return sorted({int(round(v)) for v in np.linspace(0, length - size, n)})
+
+    return [(x, y, min(x + size, width), min(y + size, height)) for y in starts(height) for x in starts(width)]
+
+
+@dataclass
+class PassDetections:
+    """The people one inference pass found, in frame pixels: boxes (N, 4) x1 y1 x2 y2, scores (N,), keypoints
+    (N, 17, 2), keypoint confidences (N, 17)."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    keypoints: np.ndarray
+    keypoint_confidence: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def take(self, index) -> "PassDetections":
+        return PassDetections(self.boxes[index], self.scores[index], self.keypoints[index],
+                              self.keypoint_confidence[index])
+
+    @classmethod
+    def concat(cls, parts: list["PassDetections"]) -> "PassDetections":
+        if not parts:
+            return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 17, 2), np.float32),
+                       np.zeros((0, 17), np.float32))
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in
+                     ("boxes", "scores", "keypoints", "keypoint_confidence")))
+
+
+def whole_in_crop(boxes: np.ndarray, crop: tuple[int, int, int, int], width: int, height: int,
+                  margin: float = TILE_EDGE_MARGIN) -> np.ndarray:
+    """(N,) bool: the box (frame pixels) keeps clear of every edge of the crop that lies inside the frame."""
+    x0, y0, x1, y1 = crop
+    ok = np.ones(len(boxes), bool)
+    if x0 > 0:
+        ok &= boxes[:, 0] > x0 + margin
+    if y0 > 0:
+        ok &= boxes[:, 1] > y0 + margin
+    if x1 < width:
+        ok &= boxes[:, 2] < x1 - margin
+    if y1 < height:
+        ok &= boxes[:, 3] < y1 - margin
+    return ok
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M) intersection over union of boxes x1 y1 x2 y2."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area = lambda x: np.clip(x[:, 2:] - x[:, :2], 0, None).prod(-1)  # noqa: E731
+    union = area(a)[:, None] + area(b)[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
+def merge_passes(tiles: list[PassDetections], whole: PassDetections, iou: float = DUPLICATE_IOU) -> PassDetections:
+    """One detection per person from the tiles' (already cut to the people whole in their crop) and the whole
+    frame's: the tiles' first (they see the person at full resolution), by score, then the whole frame's. A
+    detection overlapping a kept one by more than ``iou`` is the same person and dropped when the two come from
+    different passes, or when it lies inside the kept one (at full resolution YOLO, whose own NMS keeps boxes up to
+    IoU 0.7, gives some people a second, narrower box: a ghost person for ByteTrack); two people of one pass
+    that merely overlap stay two."""
+    passes = [*tiles, whole]
+    order = []  # (pass rank: tiles 0, whole 1; -score; pass index; detection index)
+    for k, p in enumerate(passes):
+        rank = 1 if k == len(passes) - 1 else 0
+        order += [(rank, -float(s), k, i) for i, s in enumerate(p.scores)]
+    order.sort()
+    kept: list[tuple[int, int]] = []
+    kept_boxes = np.zeros((0, 4), np.float32)
+    kept_pass: list[int] = []
+    for _, _, k, i in order:
+        box = passes[k].boxes[i:i + 1]
+        if len(kept):
+            overlap = box_iou(box, kept_boxes)[0]
+            if np.any((overlap > iou) & ((np.array(kept_pass) != k) | (box_inside(box, kept_boxes) > NESTED))):
+                continue
+        kept.append((k, i))
+        kept_pass.append(k)
+        kept_boxes = np.concatenate([kept_boxes, box])
+    return PassDetections.concat([passes[k].take([i]) for k, i in kept])
+
+
 class PoseDetector:
-    """YOLO pose with ByteTrack over consecutive frames of one video."""
+    """YOLO pose with ByteTrack over consecutive frames of one video.
+
+    conf    a person scoring at least this starts or continues a track (ByteTrack's high thresholds); down to
+            min(conf, 0.1) a detection only continues one (its second association); YOLO is asked for those
+    imgsz   the network's input size (a model exported with a fixed input size has only that one)
+    tile    also run the model on overlapping crops of ``imgsz`` frame pixels (small people seen at full
+            resolution) and merge them with the whole frame's detections (``merge_passes``)
+    """
 
     def __init__(self, detector: str | os.PathLike | None = None, device: str = "cpu", fps: float = 30.0,
-                 conf: float = 0.1, iou: float = 0.7, imgsz: int = 640, max_det: int = 50,
-                 tracker: TrackerConfig = TrackerConfig()):
+                 conf: float = 0.25, iou: float = 0.7, imgsz: int = 640, max_det: int = 50, tile: bool = False,
+                 tracker: TrackerConfig | None = None):
         if device == "cuda" and not _cuda():  # before loading anything; ultralytics would fail at the first frame
             raise DeviceError("--device cuda was asked for but PyTorch sees no CUDA GPU (use --device cpu or auto)")
+        from .options import check_detector_settings
+
+        check_detector_settings(conf, imgsz)
         _quiet_ultralytics()
         try:
             from ultralytics import YOLO
@@ -194,48 +318,84 @@ class PoseDetector:
         except Exception as exc:
             raise DetectorError(f"cannot load the detector {self.name}: {type(exc).__name__}: {exc}") from None
         self.device = "cpu" if device in (None, "auto") and not _cuda() else ("0" if device in (None, "auto", "cuda") else device)
-        self.conf, self.iou, self.imgsz, self.max_det = conf, iou, imgsz, max_det
-        self.tracker = tracker
-        self._tmp = tempfile.mkdtemp(prefix="video3d-tracker-")
-        atexit.register(shutil.rmtree, self._tmp, True)  # also when never closed (a batch worker's detector)
-        self.tracker_yaml = Path(self._tmp) / "bytetrack.yaml"
+        self.conf, self.iou, self.imgsz, self.max_det, self.tile = conf, iou, imgsz, max_det, tile
+        self.tracker_config = tracker or TrackerConfig(track_high_thresh=conf, new_track_thresh=conf,
+                                                       track_low_thresh=min(conf, TrackerConfig.track_low_thresh))
+        self._checked_size = False
         self.start_video(fps)
 
     def start_video(self, fps: float) -> None:
-        """Begin a new video (the constructor begins the first): the next frame starts a fresh tracker whose
-        buffer is one second at this frame rate. One detector can so serve many videos (``video3d batch``)
-        without reloading the model."""
-        self.tracker_yaml.write_text(self.tracker.yaml(fps))
-        self._persist = False
+        """Begin a new video (the constructor begins the first): a fresh tracker whose buffer is one second at
+        this frame rate. One detector can so serve many videos (``video3d batch``) without reloading the model."""
+        from ultralytics.trackers.byte_tracker import BYTETracker
 
-    def track(self, frame: np.ndarray) -> list[Detection]:
-        """Detect and track people in the next frame (BGR uint8) of the video."""
-        persist, self._persist = self._persist, True
+        self.tracker = BYTETracker(args=self.tracker_config.args(fps))
+
+    def _predict(self, image: np.ndarray, offset: tuple[int, int] = (0, 0)) -> PassDetections:
         try:
-            results = self.model.track(
-                source=frame, persist=persist, tracker=str(self.tracker_yaml), conf=self.conf, iou=self.iou,
-                imgsz=self.imgsz, device=self.device, classes=[0], max_det=self.max_det, half=False,
-                augment=False, agnostic_nms=False, stream=False, save=False, show=False, verbose=False,
+            results = self.model.predict(
+                source=image, conf=min(self.conf, TrackerConfig.track_low_thresh), iou=self.iou, imgsz=self.imgsz,
+                device=self.device, classes=[0], max_det=self.max_det, half=False, augment=False,
+                agnostic_nms=False, stream=False, save=False, show=False, verbose=False,
             )
         except ModuleNotFoundError as exc:
             raise DetectorError(f"the detector {self.name} needs the Python package {exc.name!r}: "
                                 f"pip install {exc.name}") from None
+        if not self._checked_size:
+            self._check_size()
         result = results[0]
         boxes, kps = result.boxes, result.keypoints
-        if boxes is None or boxes.id is None or kps is None or len(boxes) == 0:
-            return []
-        ids = boxes.id.int().cpu().numpy()
-        xyxy = boxes.xyxy.cpu().numpy()
-        scores = boxes.conf.cpu().numpy()
-        xy = kps.xy.cpu().numpy()
-        kconf = kps.conf.cpu().numpy() if kps.conf is not None else np.ones(xy.shape[:2], np.float32)
+        if boxes is None or kps is None or len(boxes) == 0:
+            return PassDetections.concat([])
+        xy = kps.xy.cpu().numpy().astype(np.float32)
         if xy.shape[1] != 17:
             raise DetectorError(f"the detector {self.name} outputs {xy.shape[1]} keypoints, not COCO-17")
-        return [Detection(int(i), b.astype(np.float32), float(s), k.astype(np.float32), c.astype(np.float32))
-                for i, b, s, k, c in zip(ids, xyxy, scores, xy, kconf)]
+        kconf = kps.conf.cpu().numpy() if kps.conf is not None else np.ones(xy.shape[:2], np.float32)
+        shift = np.array(offset, np.float32)
+        return PassDetections(boxes.xyxy.cpu().numpy().astype(np.float32) + np.tile(shift, 2),
+                              boxes.conf.cpu().numpy().astype(np.float32), xy + shift, kconf.astype(np.float32))
+
+    def _check_size(self) -> None:
+        """A model exported with a fixed input size runs at that size whatever ``imgsz`` says (ultralytics
+        overrides it): say so rather than run at another size than asked."""
+        self._checked_size = True
+        used = getattr(getattr(self.model, "predictor", None), "imgsz", None)
+        if used is not None and tuple(used) != (self.imgsz, self.imgsz):
+            raise DetectorError(f"the detector {self.name} has a fixed {used[1]}x{used[0]} input (exported without "
+                                f"dynamic shapes): --imgsz {self.imgsz} cannot apply; leave it at {used[1]}, or "
+                                f"use --tile to see small people at full resolution")
+
+    def detect(self, frame: np.ndarray) -> PassDetections:
+        """The people in one frame (BGR uint8), untracked: the whole frame, and with ``tile`` its crops, merged."""
+        whole = self._predict(frame)
+        if not self.tile:
+            return whole
+        height, width = frame.shape[:2]
+        tiles = []
+        for crop in tile_windows(width, height, self.imgsz):
+            x0, y0, x1, y1 = crop
+            found = self._predict(np.ascontiguousarray(frame[y0:y1, x0:x1]), (x0, y0))
+            tiles.append(found.take(whole_in_crop(found.boxes, crop, width, height)))
+        return merge_passes(tiles, whole)
+
+    def track(self, frame: np.ndarray) -> list[Detection]:
+        """Detect and track people in the next frame (BGR uint8) of the video: ByteTrack as ultralytics'
+        ``YOLO.track`` runs it (new tracks hidden until confirmed)."""
+        from ultralytics.engine.results import Boxes
+
+        found = self.detect(frame)
+        data = np.concatenate([found.boxes, found.scores[:, None], np.zeros((len(found), 1), np.float32)], 1)
+        tracks = self.tracker.update(Boxes(data, frame.shape[:2]), frame)
+        if len(tracks) == 0:
+            return []
+        idx = tracks[:, -1].astype(int)  # rows: x1, y1, x2, y2, track id, score, class, detection index
+        height, width = frame.shape[:2]
+        boxes = np.clip(tracks[:, :4], 0, [width, height, width, height]).astype(np.float32)  # as YOLO.track clips
+        return [Detection(int(t[4]), box, float(t[5]), found.keypoints[i],
+                          found.keypoint_confidence[i]) for t, box, i in zip(tracks, boxes, idx)]
 
     def close(self) -> None:
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        pass
 
     def __enter__(self) -> "PoseDetector":
         return self

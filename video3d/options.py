@@ -45,7 +45,10 @@ class ReconstructOptions:
     lifter, weights   the 2D-to-3D lifter: a registered name (``video3d lifters``) and a checkpoint (None: the
                       shipped weights), or a loaded ``Lifter`` (reused across videos; ``weights`` then unused)
     detector          YOLO pose model: a name or path (None: $VIDEO3D_DETECTOR or the default), or a loaded
-                      ``PoseDetector``
+                      ``PoseDetector`` (whose own conf, imgsz and tile then apply)
+    conf              the detection score that starts or continues a track (``detector.PoseDetector``)
+    imgsz             the detector's input size in pixels (a multiple of 32; a fixed-size export has only its own)
+    tile              also detect on overlapping crops of imgsz frame pixels, for small people (slower)
     persons           1 = the main subject, N = the N main ones, or "all"
     device            where the networks run: auto, cpu or cuda
     write_video       also render the side-by-side video
@@ -66,6 +69,9 @@ class ReconstructOptions:
     lifter: str | Lifter = "gastnet"
     weights: str | None = None
     detector: str | PoseDetector | None = None
+    conf: float = 0.25
+    imgsz: int = 640
+    tile: bool = False
     persons: int | str = 1
     device: str = "auto"
     write_video: bool = True
@@ -97,6 +103,7 @@ class ReconstructOptions:
                               ("quality", QUALITY), ("device", DEVICES)):
             if getattr(self, name) not in choices:
                 raise InputError(f"{name} is one of {', '.join(choices)}, not {getattr(self, name)!r}")
+        check_detector_settings(self.conf, self.imgsz)
         if self.max_gap < 0 or not 0 <= self.min_keypoint_confidence <= 1 or self.min_track_frames < 1:
             raise InputError("max_gap must be >= 0, min_keypoint_confidence in [0, 1], min_track_frames >= 1")
 
@@ -125,6 +132,14 @@ class ReconstructOptions:
                 value = getattr(value, "name", type(value).__name__)
             out[f.name] = str(value)
         return out
+
+
+def check_detector_settings(conf: float, imgsz: int) -> None:
+    """``conf`` in (0, 1], ``imgsz`` a multiple of 32 (YOLO's stride) from 32 to 4096: an InputError otherwise."""
+    if isinstance(conf, bool) or not isinstance(conf, (int, float)) or not 0 < conf <= 1:
+        raise InputError(f"conf is a detection score in (0, 1], not {conf!r}")
+    if isinstance(imgsz, bool) or not isinstance(imgsz, int) or not 32 <= imgsz <= 4096 or imgsz % 32:
+        raise InputError(f"imgsz is a multiple of 32 from 32 to 4096 (YOLO's stride), not {imgsz!r}")
 
 
 def parse_persons(value: int | str) -> int | str:

@@ -48,12 +48,13 @@ class LifterOutputError(Video3DError):
 
 def detect(video: str | os.PathLike | VideoInfo, detector: str | PoseDetector | None = None, persons: int | str = 1,
            device: str = "auto", min_keypoint_confidence: float = 0.3, min_track_frames: int = 5, strict: bool = False,
-           progress: Progress | None = None) -> PoseResult:
+           progress: Progress | None = None, conf: float = 0.25, imgsz: int = 640, tile: bool = False) -> PoseResult:
     """Detect and track people; keep the selected ones. One row per decoded frame, nothing dropped.
     A video that decodes to fewer frames than its header declares, or with decoding errors, is truncated or
     damaged: ``strict`` makes that an InputError, otherwise it is one line in ``result.warnings``.
     ``video`` may be a path or the ``VideoInfo`` a caller probed already; ``detector`` a loaded ``PoseDetector``
-    (kept open, for many videos), else a model name or path."""
+    (kept open, for many videos; its own conf, imgsz and tile apply), else a model name or path, loaded with
+    ``conf``, ``imgsz`` and ``tile`` (``detector.PoseDetector``)."""
     info = video if isinstance(video, VideoInfo) else probe(video)
     start = time.perf_counter()
     builder = TrackBuilder(min_confidence=min_keypoint_confidence)
@@ -62,7 +63,7 @@ def detect(video: str | os.PathLike | VideoInfo, detector: str | PoseDetector | 
         detector.start_video(info.fps)
         owned = contextlib.nullcontext(detector)
     else:
-        owned = PoseDetector(detector, device=device, fps=info.fps)
+        owned = PoseDetector(detector, device=device, fps=info.fps, conf=conf, imgsz=imgsz, tile=tile)
     with owned as det, stage(progress, "detect", info.frame_count) as bar:
         for frame in read_frames(info, decoded):
             builder.add(det.track(frame))
@@ -346,7 +347,7 @@ def reconstruct(video: str | os.PathLike, output_dir: str | os.PathLike | None =
     else:
         result = detect(info, detector=o.detector, persons=o.persons, device=o.device,
                         min_keypoint_confidence=o.min_keypoint_confidence, min_track_frames=o.min_track_frames,
-                        strict=o.strict, progress=progress)
+                        strict=o.strict, progress=progress, conf=o.conf, imgsz=o.imgsz, tile=o.tile)
     result, extra = _lift_and_save(result, model, o, npz_path, stem, force, progress)
     out_video = None
     if o.write_video:
