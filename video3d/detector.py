@@ -178,14 +178,6 @@ DUPLICATE_IOU = 0.5
 NESTED = 0.9  # ... or of one pass, when this much of the smaller box lies inside the other
 
 
-def box_inside(box: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """(M,) the fraction of ``box`` (1, 4) that lies inside each of ``others`` (M, 4)."""
-    lt = np.maximum(box[:, :2], others[:, :2])
-    rb = np.minimum(box[:, 2:], others[:, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    return inter / max(float(np.clip(box[0, 2:] - box[0, :2], 0, None).prod()), 1e-9)
-
-
 def tile_windows(width: int, height: int, size: int, overlap: float = TILE_OVERLAP) -> list[tuple[int, int, int, int]]:
     """Square crops (x0, y0, x1, y1) of ``size`` frame pixels covering a width x height frame, neighbours
     overlapping by at least ``overlap`` of a crop, the last ones flush with the frame's edges; none when the frame
@@ -245,14 +237,21 @@ def whole_in_crop(boxes: np.ndarray, crop: tuple[int, int, int, int], width: int
     return ok
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, M) intersection over union of boxes x1 y1 x2 y2."""
+def box_overlap(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, M) intersection over union of boxes x1 y1 x2 y2, and (N, M) the fraction of each box of ``a`` that
+    lies inside each box of ``b``."""
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = np.clip(rb - lt, 0, None).prod(-1)
     area = lambda x: np.clip(x[:, 2:] - x[:, :2], 0, None).prod(-1)  # noqa: E731
     union = area(a)[:, None] + area(b)[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+    return (np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0),
+            inter / np.maximum(area(a), 1e-9)[:, None])
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M) intersection over union of boxes x1 y1 x2 y2."""
+    return box_overlap(a, b)[0]
 
 
 def merge_passes(tiles: list[PassDetections], whole: PassDetections, iou: float = DUPLICATE_IOU) -> PassDetections:
@@ -268,18 +267,16 @@ def merge_passes(tiles: list[PassDetections], whole: PassDetections, iou: float 
         rank = 1 if k == len(passes) - 1 else 0
         order += [(rank, -float(s), k, i) for i, s in enumerate(p.scores)]
     order.sort()
-    kept: list[tuple[int, int]] = []
-    kept_boxes = np.zeros((0, 4), np.float32)
-    kept_pass: list[int] = []
+    kept: list[tuple[int, int]] = []  # (pass, detection)
     for _, _, k, i in order:
         box = passes[k].boxes[i:i + 1]
-        if len(kept):
-            overlap = box_iou(box, kept_boxes)[0]
-            if np.any((overlap > iou) & ((np.array(kept_pass) != k) | (box_inside(box, kept_boxes) > NESTED))):
+        if kept:
+            iou_kept, inside = (x[0] for x in box_overlap(box, np.concatenate([passes[q].boxes[j:j + 1]
+                                                                           for q, j in kept])))
+            other_pass = np.array([q != k for q, _ in kept])
+            if np.any((iou_kept > iou) & (other_pass | (inside > NESTED))):
                 continue
         kept.append((k, i))
-        kept_pass.append(k)
-        kept_boxes = np.concatenate([kept_boxes, box])
     return PassDetections.concat([passes[k].take([i]) for k, i in kept])
 
 
