@@ -310,6 +310,12 @@ def test_the_cli_option_reaches_the_lifter_input(flipped_walk, flag, fixed, tmp_
     assert np.array_equal(x[:80 - start], clean[:80]) and np.array_equal(x[83 - start:], clean[83:])
     out = np.load(tmp_path / "o.npz")
     assert out["swaps_fixed"].tolist() == [3 if fixed else 0]
+    marked = out["labels_swapped"][0]  # (T, 3): the whole body's labels (every group) in frames 80-82, no others
+    assert marked[80:83].all() == fixed and marked.any(1).sum() == (3 if fixed else 0)
+    from video3d.results import load_npz
+
+    drawn = load_npz(tmp_path / "o.npz").keypoints_2d(as_lifted=True)[0, ..., :2]  # what the 2D panel draws
+    assert np.array_equal(drawn[80:83], clean[80:83]) == fixed and np.array_equal(drawn[:80], clean[:80])
     assert ("left/right labels exchanged in 3 frames" in r.stderr) == fixed
 
 
@@ -327,3 +333,18 @@ def test_reconstruct_and_batch_forward_fix_swaps(flipped_walk, fix_swaps, tmp_pa
                       smooth="none", fix_swaps=fix_swaps)
     assert out.result.swaps_fixed.tolist() == [3 if fix_swaps else 0]
     assert np.load(out.npz)["swaps_fixed"].tolist() == [3 if fix_swaps else 0]
+
+
+def test_exchange_labels_redoes_what_the_repair_did():
+    """The renderer draws the 2D as lifted from ``labels_swapped`` alone: the same exchange as fix_left_right's."""
+    from video3d.repair import exchange_labels
+
+    kp, conf = mannequin()
+    bad, bad_conf = flip(kp, conf, "h36m17", slice(30, 34), "body")
+    bad, bad_conf = flip(bad, bad_conf, "h36m17", slice(60, 63), "legs")
+    fixed, _, swapped = fix_left_right(bad, bad_conf, "h36m17")
+    assert swapped[30:34, 0].all() and swapped[60:62].any()
+    np.testing.assert_array_equal(exchange_labels(bad, swapped, "h36m17"), fixed)
+    np.testing.assert_array_equal(exchange_labels(bad, np.zeros_like(swapped), "h36m17"), bad)
+    with pytest.raises(ValueError, match="expected swapped"):
+        exchange_labels(bad, swapped[:-1], "h36m17")

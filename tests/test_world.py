@@ -120,6 +120,12 @@ def test_the_world_skeleton_is_life_size_with_the_persons_proportions():
     out = life_size(small)
     assert out.sum() == pytest.approx(H36M_BONES.sum()) and out[2] == pytest.approx(out[5])
     assert out[12] / out[13] == pytest.approx(small[12] / small[13])  # proportions kept
+    folded = H36M_BONES.copy()
+    folded[[3, 6]] *= 0.57  # the shins of a lifter's crouching figure (seen on a real video): not a build
+    out = life_size(folded)
+    assert out.sum() == pytest.approx(H36M_BONES.sum())
+    assert out[3] == pytest.approx(0.85 * H36M_BONES[3]) and out[6] == out[3]  # held at 15 % short
+    assert np.all(np.abs(out[1:] / H36M_BONES[1:] - 1) <= 0.15 + 1e-6)  # every bone within the range
     rng = np.random.default_rng(0)
     poses = rng.normal(size=(1, 20, 17, 3)) * 0.3  # any shapes, 0.6 of life or so
     roots = np.tile([0.0, 0.0, 4.0], (1, 20, 1))

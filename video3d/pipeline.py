@@ -114,7 +114,7 @@ class LifterInput:
     segments: dict[tuple[int, int], np.ndarray]  # (start, stop) -> normalised, rescaled 2D of the frames, (n, 17, 2)
     present: np.ndarray  # (T,) bool: frames with at least MIN_JOINTS_PRESENT joints
     scale: float  # the rescale factor (1: as detected)
-    swaps: int  # frames whose left/right labels were exchanged (``video3d.repair``)
+    swapped: np.ndarray  # (T, 3) bool: the body's / legs' / arms' left/right labels exchanged (``video3d.repair``)
     joints_seen: np.ndarray  # (T, 17) bool: joints seen, or missing for at most max_gap frames (interpolated)
 
 
@@ -126,11 +126,10 @@ def lifter_inputs(person: PoseSequence, frame_size: tuple[int, int], fps: float,
     False: ``tracks.guess_unseen``), the 2D filter ``smooth_2d`` applied, normalised by the frame width, and
     scaled about the pelvis to ``input_spread`` (None: not scaled). ``lift`` lifts exactly this;
     scripts/detector_errors.py records it."""
-    swaps = 0
+    swapped = np.zeros((person.num_frames, 3), bool)
     if fix_swaps:
         kp, conf, swapped = fix_left_right(person.keypoints, person.confidence, person.layout, max_gap=max_gap)
         person = person.with_(keypoints=kp, confidence=conf)
-        swaps = int(swapped.any(1).sum())
     seq = to_h36m(person)
     present = (~seq.missing).sum(1) >= MIN_JOINTS_PRESENT
     seen = seq.with_(keypoints=np.where(present[:, None, None], seq.keypoints, np.nan),
@@ -145,7 +144,7 @@ def lifter_inputs(person: PoseSequence, frame_size: tuple[int, int], fps: float,
             x = _smooth_2d(x, smooth_2d, fps)
         inputs[s, e] = normalize_screen_coordinates(x, *frame_size)
     scale = fit_scale(np.concatenate(list(inputs.values())), input_spread) if input_spread and inputs else 1.0
-    return LifterInput({k: rescale_about_root(x, scale) for k, x in inputs.items()}, present, scale, swaps,
+    return LifterInput({k: rescale_about_root(x, scale) for k, x in inputs.items()}, present, scale, swapped,
                        joints_seen)
 
 
@@ -163,7 +162,8 @@ def lift(result: PoseResult, lifter: str | Lifter = "gastnet", weights: str | os
     sequence-to-sequence lifter's windows (``Lifter.predict``: "blend", or "centre", one per frame as in the
     papers' protocol). With ``fix_swaps``, each person's left/right labels are made consistent over time first
     (``video3d.repair.fix_left_right``: short flips of the whole body, the legs or the arms are undone) in what
-    is lifted (``persons_2d`` keeps the detector's labels); the frames changed are counted in ``swaps_fixed``.
+    is lifted (``persons_2d`` keeps the detector's labels; ``labels_swapped`` says where they were exchanged,
+    and the rendered 2D is drawn that way); the frames changed are counted in ``swaps_fixed``.
     A person never seen well enough to lift is a warning; nobody at all, an InputError."""
     if smooth not in SMOOTHING:
         raise InputError(f"unknown smoothing {smooth!r}; choose from {', '.join(SMOOTHING)}")
@@ -205,7 +205,8 @@ def lift(result: PoseResult, lifter: str | Lifter = "gastnet", weights: str | os
     return dataclasses.replace(
         result, persons_3d=persons_3d, world=None,
         input_scale=np.array([p.scale for p in prepared], np.float32),
-        swaps_fixed=np.array([p.swaps for p in prepared], np.int64),
+        swaps_fixed=np.array([p.swapped.any(1).sum() for p in prepared], np.int64),
+        labels_swapped=np.stack([p.swapped for p in prepared]),
         interpolated=np.stack([p3.valid & ~p.present for p, p3 in zip(prepared, persons_3d)]),
         lifter=f"{model.name} ({weights_name})" + (f", smoothing {smooth}" if smooth != "none" else ""),
         warnings=[*result.warnings, *notes], timings={**result.timings, "lift": time.perf_counter() - start})
@@ -262,7 +263,9 @@ def render(video: str | os.PathLike | VideoInfo, result: PoseResult, output: str
     check_frame_count(info, T, "the keypoints")
     timestamps = variable_timestamps(info, T)
     scene = Scene3D(result.seen_only(result.world.poses), list(result.track_ids)) if result.persons_3d else None
-    kp2d = result.keypoints_2d()[..., :2] if result.num_persons else np.zeros((0, result.num_frames, 17, 2))
+    # the 2D with the labels that were lifted, so both panels tell left from right alike
+    kp2d = result.keypoints_2d(as_lifted=True)[..., :2] if result.num_persons else \
+        np.zeros((0, result.num_frames, 17, 2))
     renderer = SideBySideRenderer(info.frame_size, kp2d, result.layout_2d, scene, azimuth, elevation, fps=info.fps)
     ow, oh = renderer.output_size
     notes = []

@@ -282,6 +282,24 @@ def fix_left_right(keypoints: np.ndarray, confidence: np.ndarray, layout: str | 
     return out_kp, out_conf, swapped
 
 
+def exchange_labels(values: np.ndarray, swapped: np.ndarray, layout: str | Layout = "coco17") -> np.ndarray:
+    """Apply ``fix_left_right``'s ``swapped`` (T, 3) to per-joint ``values`` (T, J, ...) of ``layout``: a new
+    array with the left/right labels of each group of ``GROUPS`` exchanged in the frames marked. The renderer
+    uses it to draw the 2D with the labels that were lifted (``PoseResult.labels_swapped``)."""
+    values = np.asarray(values)
+    swapped = np.asarray(swapped, bool)
+    if swapped.shape != (values.shape[0], len(GROUPS)):
+        raise ValueError(f"expected swapped ({values.shape[0]}, {len(GROUPS)}), got {swapped.shape}")
+    out = values.copy()
+    for g, pairs in enumerate(swap_pairs(layout)[name] for name in GROUPS):
+        idx = np.asarray(pairs, np.int64).reshape(-1, 2)
+        rows = np.flatnonzero(swapped[:, g])
+        if len(idx) and len(rows):
+            out[np.ix_(rows, idx[:, 0])], out[np.ix_(rows, idx[:, 1])] = values[np.ix_(rows, idx[:, 1])], \
+                values[np.ix_(rows, idx[:, 0])]
+    return out
+
+
 def _viterbi(trans: np.ndarray, unary: np.ndarray) -> np.ndarray:
     """The cheapest state per frame; ties go to the lower state, so to the detector's labels (state 0)."""
     n = len(unary)

@@ -18,6 +18,9 @@ npz keys (documented in README.md):
                                       to the typical size of the lifter's training input; 1: as detected
   swaps_fixed   int64 (P,)            frames of each person whose left/right labels were exchanged before lifting
                                       (``video3d.repair``); 0: as detected
+  labels_swapped bool (P, T, 3)       per frame, whether the left/right labels of the body, the legs, the arms were
+                                      exchanged before lifting (keypoints_2d keeps the detector's; the rendered 2D
+                                      panel draws them exchanged, as lifted)
   source        str                   the input video's file name
   timestamps    float64 (T,)          only for a variable-frame-rate video: each frame's time in seconds from the first
 and, once placed in the world frame (``pipeline.place``; see video3d.world):
@@ -55,6 +58,7 @@ class PoseResult:
     lifter: str = ""
     input_scale: np.ndarray | None = None  # (P,) float: see the npz keys above
     swaps_fixed: np.ndarray | None = None  # (P,) int: see the npz keys above
+    labels_swapped: np.ndarray | None = None  # (P, T, 3) bool: see the npz keys above
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     world: WorldFrame | None = None  # the people in an upright world frame (pipeline.place)
     timestamps: np.ndarray | None = None  # (T,) seconds from the first frame; only for variable frame rates
@@ -82,11 +86,17 @@ class PoseResult:
     def layout_2d(self) -> str:
         return self.persons_2d[0].layout if self.persons_2d else "coco17"
 
-    def keypoints_2d(self) -> np.ndarray:
-        """(P, T, J, 3): x, y, confidence."""
+    def keypoints_2d(self, as_lifted: bool = False) -> np.ndarray:
+        """(P, T, J, 3): x, y, confidence; with ``as_lifted``, the left/right labels exchanged where they were
+        before lifting (``labels_swapped``), so the 2D tells left from right as the 3D does."""
         if not self.persons_2d:
             return np.zeros((0, 0, get_layout(self.layout_2d).num_joints, 3), np.float32)
-        return np.stack([np.concatenate([p.keypoints, p.confidence[..., None]], axis=-1) for p in self.persons_2d])
+        kp = np.stack([np.concatenate([p.keypoints, p.confidence[..., None]], axis=-1) for p in self.persons_2d])
+        if as_lifted and self.labels_swapped is not None:
+            from .repair import exchange_labels
+
+            kp = np.stack([exchange_labels(k, s, self.layout_2d) for k, s in zip(kp, self.labels_swapped)])
+        return kp
 
     def keypoints_3d(self) -> np.ndarray:
         if not self.persons_3d:
@@ -125,6 +135,8 @@ class PoseResult:
             "lifter": np.array(self.lifter),
             "input_scale": (self.input_scale if self.input_scale is not None else np.ones(P)).astype(np.float32),
             "swaps_fixed": (self.swaps_fixed if self.swaps_fixed is not None else np.zeros(P)).astype(np.int64),
+            "labels_swapped": (self.labels_swapped if self.labels_swapped is not None
+                               else np.zeros((P, T, 3), bool)).astype(bool),
             "source": np.array(self.source),
         }
         if self.timestamps is not None:
@@ -235,6 +247,8 @@ def _from_arrays(data, keys: set, fps: float | None, path: Path) -> PoseResult:
         result.interpolated = _array(data, "interpolated", bool, (P, T), path) if "interpolated" in keys else None
         result.input_scale = _array(data, "input_scale", np.float32, (P,), path) if "input_scale" in keys else None
         result.swaps_fixed = _array(data, "swaps_fixed", np.int64, (P,), path) if "swaps_fixed" in keys else None
+        result.labels_swapped = _array(data, "labels_swapped", bool, (P, T, 3), path) \
+            if "labels_swapped" in keys else None
     if {"keypoints_3d_world", "root_positions", "world_rotation"} <= keys:
         result.world = WorldFrame(_array(data, "world_rotation", np.float32, (3, 3), path),
                                   _array(data, "keypoints_3d_world", np.float32, (P, T, 17, 3), path),

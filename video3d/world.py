@@ -44,6 +44,9 @@ LOCK_FADE_S = 4.0  # s: the time constant with which the stance lock's correctio
 # training subjects' takes (S1, S5, S6, S7, S8; tests/test_world.py measures them again from the data).
 H36M_BONES = np.array([0.0, 0.136, 0.449, 0.442, 0.136, 0.449, 0.442, 0.233, 0.255, 0.119, 0.115,
                        0.149, 0.279, 0.249, 0.149, 0.279, 0.249])
+# each bone's share of the whole within this fraction of Human3.6M's: the seven subjects' own span 0.87-1.17
+# (hips and shoulders; the long bones 0.95-1.05); a lifter's crouching or half-hidden figure gives shins at 0.57
+PROPORTION_RANGE = 0.15
 # left/right bone pairs of H36M-17 (hip, knee, ankle; shoulder, elbow, wrist): the same length on both sides
 SIDE_PAIRS = ((1, 4), (2, 5), (3, 6), (11, 14), (12, 15), (13, 16))
 DEFAULT_FOCAL = 1.0  # focal length in units of the larger frame side: about 53 degrees across
@@ -75,12 +78,23 @@ def life_size(lengths: np.ndarray) -> np.ndarray:
     """A person's measured bone lengths (17,) -> the same proportions, left and right made equal, at Human3.6M's
     size (the same sum of bone lengths as ``H36M_BONES``). The lifters' 3D comes out smaller than life (0.84-0.98
     of the true size on rendered clips, smallest in far shots) and one camera cannot tell a person's true size,
-    so the world skeleton takes an average adult's; its proportions stay the person's."""
+    so the world skeleton takes an average adult's; its proportions stay the person's, within
+    ``PROPORTION_RANGE`` of Human3.6M's: a bone further off is the lifter's error (a crouch, hidden legs), not
+    the person's build."""
     out = np.array(lengths, dtype=np.float64)
     for a, b in SIDE_PAIRS:
         out[a] = out[b] = (out[a] + out[b]) / 2
     total = out.sum()
-    return out * (H36M_BONES.sum() / total) if total > 0 else H36M_BONES.copy()
+    if not total > 0:
+        return H36M_BONES.copy()
+    out *= H36M_BONES.sum() / total
+    low, high = H36M_BONES * (1.0 - PROPORTION_RANGE), H36M_BONES * (1.0 + PROPORTION_RANGE)
+    for _ in range(20):  # clamp, rescale to the sum, until the clamp holds (a few rounds)
+        clamped = np.clip(out, low, high)
+        out = clamped * (H36M_BONES.sum() / clamped.sum())
+        if np.all(out >= low - 1e-9) and np.all(out <= high + 1e-9):
+            break
+    return out
 
 
 def ground_heights(feet: np.ndarray, fps: float) -> np.ndarray:
