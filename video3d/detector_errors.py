@@ -30,6 +30,7 @@ import torch
 
 from .errors import Video3DError
 from .layouts import H36M17
+from .untrusted import check_npz
 from .virtual_camera import spread
 
 BANK_FORMAT = "video3d-detector-errors-1"
@@ -102,6 +103,7 @@ class ErrorBank:
 def load_bank(path: str | os.PathLike) -> ErrorBank:
     """Read a bank written by ``ErrorBank.save`` (no pickles: plain arrays only)."""
     try:
+        check_npz(path)  # sizes before anything is inflated
         with np.load(path, allow_pickle=False) as d:
             if "format" not in d.files or str(d["format"]) != BANK_FORMAT:
                 raise BankError(f"{path}: not a detector error bank ({BANK_FORMAT})")

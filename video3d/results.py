@@ -44,6 +44,7 @@ from .errors import InputError
 from .io import AtomicPath
 from .layouts import get_layout
 from .sequence import PoseSequence
+from .untrusted import TooLargeError, check_npz
 from .world import WorldFrame
 
 
@@ -166,8 +167,11 @@ def load_npz(path: str | Path, fps: float | None = None) -> PoseResult:
     if not path.is_file():
         raise InputError(f"no such file: {path}")
     try:
+        check_npz(path)  # sizes first: a small file that would inflate past what an input may hold is refused
         data = np.load(path, allow_pickle=False)
         keys = set(data.files)
+    except TooLargeError as exc:
+        raise InputError(f"{path} was not loaded: {exc}") from None
     except Exception as exc:
         raise InputError(f"{path} is not a readable npz file ({type(exc).__name__})") from None
     with data:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import Video3DError
-from ..untrusted import UnsafePickleError, load_object_npz
+from ..untrusted import MAX_NPZ_BYTES, TooLargeError, UnsafePickleError, check_npz, load_object_npz
 from ..geometry import normalize_screen_coordinates, project_to_2d, qinverse, qrot, world_to_camera
 from .h36m_cameras import CAMERA_IDS, EXTRINSICS, INTRINSICS
 
@@ -37,7 +37,8 @@ KEEP_17_OF_32 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
 FORMAT = "video3d.h36m-packed.v1"
 UNIT_M = 1e-4  # 0.1 mm
 XZ_MAGIC = b"\xfd7zXZ\x00"
-MAX_UNPACKED_BYTES = 4 << 30  # a packed file may not inflate past this (an xz bomb is refused)
+MAX_UNPACKED_BYTES = MAX_NPZ_BYTES  # a packed file may not inflate past this (an xz bomb is refused; the real
+# one, all of Human3.6M's 17 joints, inflates to about 0.1 GB)
 
 
 def is_packed(path: str | Path) -> bool:
@@ -63,10 +64,21 @@ def encode(positions: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]
     return arrays
 
 
-def decode(arrays) -> dict[str, dict[str, np.ndarray]]:
+def decode(arrays, declared: dict | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """``declared``: the npz's declared (shape, dtype) per key (``untrusted.check_npz``); with it, the positions
+    every take names are counted before any is built (one array named by many takes is many arrays)."""
     meta = json.loads(bytes(np.asarray(arrays["index"], np.uint8)).decode())
     if meta.get("format") != FORMAT:
         raise ValueError(f"not a {FORMAT} file")
+    if not isinstance(meta.get("takes"), list) or not all(isinstance(t, dict) for t in meta["takes"]):
+        raise ValueError("its index has no list of takes")
+    if declared is not None:
+        shapes = [declared.get(str(t.get("key")), ((0,), None))[0] for t in meta["takes"]]
+        # float32 positions out: the deltas' frames and frame 0
+        total = sum(4.0 * (shape[0] + 1) * np.prod(shape[1:], dtype=np.float64) for shape in shapes)
+        if total > MAX_UNPACKED_BYTES:
+            raise TooLargeError(f"its {len(shapes)} takes name {total / (1 << 30):.3g} GiB of positions, more than "
+                                f"the {MAX_UNPACKED_BYTES / (1 << 30):.3g} GiB a dataset may hold")
     out: dict[str, dict[str, np.ndarray]] = {}
     for take in meta["takes"]:
         first, deltas = np.asarray(arrays[take["key"] + "_first"]), np.asarray(arrays[take["key"]])
@@ -80,11 +92,15 @@ def decode(arrays) -> dict[str, dict[str, np.ndarray]]:
 
 def read_packed(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
     """A packed file's positions (plain arrays only: ``allow_pickle=False``)."""
+    decompressor = lzma.LZMADecompressor()
     with open(path, "rb") as f:
-        raw = lzma.LZMADecompressor().decompress(f.read(), max_length=MAX_UNPACKED_BYTES)
+        raw = decompressor.decompress(f.read(), max_length=MAX_UNPACKED_BYTES)
+    if not decompressor.eof and len(raw) >= MAX_UNPACKED_BYTES:
+        raise TooLargeError(f"it inflates past {MAX_UNPACKED_BYTES / (1 << 30):.3g} GiB, more than a dataset may hold")
     try:
+        declared = check_npz(io.BytesIO(raw))
         with np.load(io.BytesIO(raw), allow_pickle=False) as arrays:
-            return decode(arrays)
+            return decode(arrays, declared)
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"a damaged packed file ({type(exc).__name__}: {exc})") from None
 

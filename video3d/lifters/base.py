@@ -6,6 +6,7 @@ alignment: the 3D pose returned for frame i always comes from the window centred
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -169,34 +170,82 @@ def save_atomic(obj: Any, path: str | Path) -> Path:
     return path
 
 
+# The largest lifter a config may ask for (the shipped ones have 1.7-9.6 M parameters) and the largest weights
+# file (its zip entries, inflated); a config or a file past them is refused before anything is allocated.
+MAX_PARAMETERS = 200_000_000
+MAX_CHECKPOINT_BYTES = 1 << 30
+
+
+def plan_model(spec: LifterSpec, config) -> dict[str, tuple[int, ...]]:
+    """The state dict's shapes that ``config`` gives, from a model built on the meta device (no memory); ValueError
+    for a config that does not build or asks for more than MAX_PARAMETERS."""
+    try:
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. initialising the zero-size tensors of a nonsense config
+            model = spec.model_cls(config)
+    except Exception as exc:  # noqa: BLE001 - any failure of a config to build is a bad config
+        raise ValueError(f"it does not build a {spec.name} model ({type(exc).__name__}: {exc})") from None
+    count = sum(p.numel() for p in model.parameters())
+    if count > MAX_PARAMETERS:
+        raise ValueError(f"it asks for {count:,} parameters, more than the {MAX_PARAMETERS:,} a lifter may have")
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
 def new_model(name: str, frames: int | None = None, **overrides):
     """(spec, config, model) with fresh random weights: for training and for tests of mechanics."""
     spec = get_spec(name)
     config = spec.config_for_frames(frames or spec.default_frames, **overrides)
+    plan_model(spec, config)
     return spec, config, spec.model_cls(config)
+
+
+def _check_archive(path: Path) -> None:
+    """A weights file is a zip (torch's format) whose entries inflate to at most MAX_CHECKPOINT_BYTES."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            inflated = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError):
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (not torch's zip format)") from None
+    if inflated > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(f"{path} was not loaded: it inflates to {inflated / (1 << 30):.3g} GiB, more than the "
+                              f"{MAX_CHECKPOINT_BYTES / (1 << 30):.3g} GiB a lifter's weights may hold")
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device | None = "cpu", expect: str | None = None) -> Lifter:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"weights file not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    _check_archive(path)
+    try:  # mapped, not read: no tensor is in memory until it is used (and only checked ones are)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # torch raises many kinds for a file that is not a checkpoint
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT \
-            or not isinstance(ckpt.get("state_dict"), dict) or not isinstance(ckpt.get("config"), dict):
+            or not isinstance(ckpt.get("state_dict"), dict) or not isinstance(ckpt.get("config"), dict) \
+            or not isinstance(ckpt.get("lifter"), str):
         raise CheckpointError(f"{path} is not a video3d lifter checkpoint (format {CHECKPOINT_FORMAT})")
     if expect is not None and ckpt["lifter"] != expect:
         raise CheckpointError(f"{path} holds {ckpt['lifter']} weights, not {expect}")
     try:
         spec = get_spec(ckpt["lifter"])
         config = build_config(spec, ckpt["config"])
-        model = spec.model_cls(config)
+        planned = plan_model(spec, config)  # before any memory: a config may ask for a terabyte
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, Video3DError):
             raise
         raise CheckpointError(f"{path} has a malformed lifter configuration ({type(exc).__name__}: {exc})") from None
+    given = ckpt["state_dict"]
+    odd = [k for k, v in given.items() if not isinstance(v, torch.Tensor)]
+    unexpected, missing = sorted(set(given) - set(planned), key=str), sorted(set(planned) - set(given))
+    wrong = [k for k in planned if k in given and not odd.count(k) and tuple(given[k].shape) != planned[k]]
+    if odd or unexpected or missing or wrong:
+        what = (f"a non-tensor under {odd[0]!r}" if odd else f"an unexpected entry {unexpected[0]!r}" if unexpected
+                else f"no {missing[0]!r}" if missing else
+                f"{wrong[0]!r} of shape {tuple(given[wrong[0]].shape)}, not {planned[wrong[0]]}")
+        raise CheckpointError(f"{path} does not fit its own {spec.name} configuration ({what})")
+    model = spec.model_cls(config)
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
     damaged = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if damaged:

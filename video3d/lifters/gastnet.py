@@ -75,7 +75,7 @@ class BatchNormLast(nn.BatchNorm1d):
 def skeleton_adjacency(parents: tuple[int, ...]) -> torch.Tensor:
     """Boolean (J, J) adjacency of the bone graph, self-loops included."""
     j = len(parents)
-    adj = torch.eye(j, dtype=torch.bool)
+    adj = torch.eye(j, dtype=torch.bool, device="cpu")  # on the CPU even where the model is planned on "meta"
     for child, parent in enumerate(parents):
         if parent >= 0:
             adj[child, parent] = adj[parent, child] = True
@@ -86,14 +86,14 @@ def connection_graph(cfg: GASTNetConfig) -> torch.Tensor:
     """Self + 1-hop neighbours; for distal joints self + 1-hop + 2-hop (the paper's 'connection' graph)."""
     adj = skeleton_adjacency(cfg.parents)
     two_hop = (adj.float() @ adj.float()) > 0
-    distal = torch.zeros(cfg.num_joints, dtype=torch.bool)
+    distal = torch.zeros(cfg.num_joints, dtype=torch.bool, device="cpu")
     distal[list(cfg.distal_joints)] = True
     return torch.where(distal[:, None], two_hop, adj)
 
 
 def symmetry_graph(cfg: GASTNetConfig) -> torch.Tensor:
     """Self + the mirrored joint (left knee <-> right knee, ...)."""
-    adj = torch.eye(cfg.num_joints, dtype=torch.bool)
+    adj = torch.eye(cfg.num_joints, dtype=torch.bool, device="cpu")
     for left, right in zip(cfg.joints_left, cfg.joints_right):
         adj[left, right] = adj[right, left] = True
     return adj

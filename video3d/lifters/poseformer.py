@@ -111,8 +111,8 @@ class PoseFormer(nn.Module):
         self.cfg = cfg
         J, Cs = cfg.num_joints, cfg.spatial_dim
         Ct = J * Cs
-        rates = torch.linspace(0, cfg.drop_path, cfg.depth).tolist()
-        spatial_rates = torch.linspace(0, cfg.spatial_drop_path, cfg.depth).tolist()
+        rates = torch.linspace(0, cfg.drop_path, cfg.depth, device="cpu").tolist()
+        spatial_rates = torch.linspace(0, cfg.spatial_drop_path, cfg.depth, device="cpu").tolist()
         self.joint_embed = nn.Linear(cfg.in_features, Cs)
         self.joint_pos = nn.Parameter(torch.zeros(1, J, Cs))
         self.spatial_blocks = nn.ModuleList([Block(Cs, cfg, r) for r in spatial_rates])
